@@ -1,0 +1,176 @@
+//! Raw command-line arguments (clap derive). Turned into a validated
+//! [`crate::config::Config`] once; no stage ever sees these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::stages::mel::Layout;
+
+/// Turn call-center recordings into ASR training data: split channels, find
+/// speech with the WebRTC VAD, cut it into 2–20 s chunks, write chunk WAVs,
+/// log-mel spectrograms (.npy) and a manifest.
+#[derive(Debug, Parser)]
+#[command(name = "callprep", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The whole job in one pass: decode → split → VAD → chunk → chunk WAVs + mel .npy + manifest.
+    Run {
+        #[command(flatten)]
+        io: IoArgs,
+        #[command(flatten)]
+        seg: SegmentArgs,
+        #[command(flatten)]
+        mel: MelArgs,
+        /// Do not write chunk WAVs; manifest rows then point into the source file
+        /// (`audio_filepath` = the input, `offset` = chunk start).
+        #[arg(long)]
+        no_wav: bool,
+    },
+    /// decode → split → VAD → chunk: writes chunk WAVs and the manifest, no features.
+    Segment {
+        #[command(flatten)]
+        io: IoArgs,
+        #[command(flatten)]
+        seg: SegmentArgs,
+    },
+    /// Features for existing chunks: INPUT is chunk WAVs, folders of them, or a
+    /// manifest.jsonl written by `segment`; writes .npy files and a manifest
+    /// whose rows have `audio_filepath` and `mel_filepath`.
+    Mel {
+        #[command(flatten)]
+        io: IoArgs,
+        #[command(flatten)]
+        mel: MelArgs,
+        /// Print the resolved feature parameters as JSON and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+}
+
+/// Inputs, output and run control (all subcommands).
+#[derive(Debug, Args)]
+pub struct IoArgs {
+    /// Input WAV files and folders (searched recursively for .wav in any case).
+    /// For `mel`, also manifest .jsonl files.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Read more input paths from FILE, one per line (`-` = standard input).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// Output folder (created if missing).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Worker threads [default: all cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress and no summary; errors are still printed.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Skip inputs whose outputs are complete from an earlier run; redo the rest.
+    #[arg(long)]
+    pub resume: bool,
+    /// Add CPU seconds per stage (decode, resample, vad, chunk, mel, write) to report.json.
+    #[arg(long)]
+    pub timings: bool,
+    /// Treat truncated WAV files (data chunk longer than the file) as errors
+    /// instead of decoding what is there.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Channel split, VAD and chunking (`run`, `segment`).
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    /// Target sample rate in Hz: audio at another rate is resampled (rubato).
+    /// The WebRTC VAD takes 8000, 16000, 32000 or 48000.
+    #[arg(long, value_name = "HZ", default_value_t = 8000)]
+    pub sample_rate: u32,
+    /// Roles of the channels, in order; `-` skips a channel. Mono files become
+    /// one `mixed` channel; channels past the list are called `chN`.
+    #[arg(
+        long,
+        value_name = "ROLES",
+        default_value = "agent,customer",
+        allow_hyphen_values = true
+    )]
+    pub channels: String,
+    /// WebRTC VAD aggressiveness: 0 keeps the most audio, 3 drops the most non-speech.
+    #[arg(long, value_name = "0..3", default_value_t = 3)]
+    pub vad_mode: u8,
+    /// VAD frame length in ms: 10, 20 or 30.
+    #[arg(long, value_name = "MS", default_value_t = 30)]
+    pub vad_frame_ms: u32,
+    /// Shortest chunk in seconds.
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    pub min_chunk: f64,
+    /// Longest chunk in seconds; longer speech is split at its best pause.
+    #[arg(long, value_name = "S", default_value_t = 20.0)]
+    pub max_chunk: f64,
+    /// Silence kept before and after speech, in ms (pre-roll protects soft onsets).
+    #[arg(long, value_name = "MS", default_value_t = 150)]
+    pub pad_ms: u32,
+    /// Pauses shorter than this (ms) stay inside a chunk; longer ones may end it.
+    #[arg(long, value_name = "MS", default_value_t = 400)]
+    pub min_silence_ms: u32,
+    /// Voiced runs shorter than this (ms) are noise, not speech.
+    #[arg(long, value_name = "MS", default_value_t = 90)]
+    pub min_speech_ms: u32,
+    /// A chunk shorter than --min-chunk may join its neighbour across a pause up to this (ms).
+    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    pub merge_gap_ms: u32,
+}
+
+/// Feature settings (`run`, `mel`). Every preset value can be overridden.
+#[derive(Debug, Args)]
+pub struct MelArgs {
+    /// Feature preset: telephony (librosa log-mel, 8 kHz), kaldi (kaldi-native-fbank),
+    /// whisper (80 mels, 16 kHz), whisper-128 (large-v3).
+    #[arg(long, value_name = "NAME", default_value = "telephony")]
+    pub preset: String,
+    /// Rate in Hz the chunk is resampled to before the features [preset].
+    #[arg(long, value_name = "HZ")]
+    pub mel_sample_rate: Option<u32>,
+    /// FFT size in samples [preset].
+    #[arg(long, value_name = "N")]
+    pub n_fft: Option<usize>,
+    /// Window length in samples, ≤ n_fft [preset].
+    #[arg(long, value_name = "N")]
+    pub win_length: Option<usize>,
+    /// Hop between frames in samples [preset].
+    #[arg(long, value_name = "N")]
+    pub hop_length: Option<usize>,
+    /// Number of mel filters [preset].
+    #[arg(long, value_name = "N")]
+    pub n_mels: Option<usize>,
+    /// Lowest mel filter edge in Hz [preset].
+    #[arg(long, value_name = "HZ")]
+    pub fmin: Option<f64>,
+    /// Highest mel filter edge in Hz, ≤ Nyquist [preset].
+    #[arg(long, value_name = "HZ")]
+    pub fmax: Option<f64>,
+    /// Array layout of the .npy files [preset].
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
+    /// Zero-pad (or cut) each chunk to this many seconds before the features
+    /// (30 reproduces Whisper's 3000-frame input).
+    #[arg(long, value_name = "S")]
+    pub pad_to_seconds: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,389 @@
+//! Validated configuration, built once from the raw arguments.
+//!
+//! [`Config::from_cli`] rejects impossible combinations before any work, with
+//! a message that names the flag and what to change. Stages receive only the
+//! small per-stage configs ([`VadConfig`], [`ChunkConfig`], [`MelConfig`]).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, IoArgs, MelArgs, SegmentArgs};
+use crate::stages::chunk::ChunkConfig;
+use crate::stages::mel::{MelConfig, PRESETS};
+use crate::stages::vad::VadConfig;
+
+/// Which job to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Job {
+    /// segment + mel in one pass.
+    Run,
+    /// Chunk WAVs + manifest.
+    Segment,
+    /// Features of existing chunks.
+    Mel,
+}
+
+/// Channel split, resampling, VAD and chunking settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentConfig {
+    /// Pipeline rate: audio is resampled to it, VAD and chunk WAVs use it.
+    pub sample_rate_hz: u32,
+    /// Role per channel index; `None` skips the channel.
+    pub roles: Vec<Option<String>>,
+    /// VAD settings.
+    pub vad: VadConfig,
+    /// Chunking settings.
+    pub chunk: ChunkConfig,
+}
+
+impl SegmentConfig {
+    /// The role of channel `index` in a file of `channels` channels, or `None`
+    /// when the user skipped it.
+    pub fn role(&self, index: usize, channels: usize) -> Option<String> {
+        if channels == 1 {
+            return Some("mixed".into());
+        }
+        match self.roles.get(index) {
+            Some(r) => r.clone(),
+            None => Some(format!("ch{index}")),
+        }
+    }
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The job.
+    pub job: Job,
+    /// Input paths as given (files, folders, manifests).
+    pub inputs: Vec<PathBuf>,
+    /// `--files-from` list, if any.
+    pub files_from: Option<PathBuf>,
+    /// Output folder.
+    pub out_dir: PathBuf,
+    /// Worker threads.
+    pub threads: usize,
+    /// Suppress progress and summary.
+    pub quiet: bool,
+    /// Skip inputs already complete.
+    pub resume: bool,
+    /// Record per-stage CPU time.
+    pub timings: bool,
+    /// Truncated inputs are errors.
+    pub strict: bool,
+    /// Write chunk WAVs (`run --no-wav` turns this off).
+    pub write_wav: bool,
+    /// Segmentation settings (`run`, `segment`).
+    pub segment: Option<SegmentConfig>,
+    /// Feature settings (`run`, `mel`).
+    pub mel: Option<MelConfig>,
+    /// `mel --print-config`.
+    pub print_config: bool,
+}
+
+/// A usage error: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
+    Err(UsageError(msg.into()))
+}
+
+impl Config {
+    /// Validates the raw arguments.
+    pub fn from_cli(cli: Cli) -> Result<Config, UsageError> {
+        let (job, io, seg, mel, write_wav, print_config) = match cli.command {
+            Command::Run {
+                io,
+                seg,
+                mel,
+                no_wav,
+            } => (Job::Run, io, Some(seg), Some(mel), !no_wav, false),
+            Command::Segment { io, seg } => (Job::Segment, io, Some(seg), None, true, false),
+            Command::Mel {
+                io,
+                mel,
+                print_config,
+            } => (Job::Mel, io, None, Some(mel), false, print_config),
+        };
+        let mel = mel.map(|m| mel_config(&m)).transpose()?;
+        let segment = seg.map(|s| segment_config(&s)).transpose()?;
+        let IoArgs {
+            inputs,
+            files_from,
+            output,
+            threads,
+            quiet,
+            resume,
+            timings,
+            strict,
+        } = io;
+        let out_dir = match output {
+            Some(o) => o,
+            None if print_config => PathBuf::new(),
+            None => return usage("the output folder is required: add -o OUT"),
+        };
+        if !print_config && inputs.is_empty() && files_from.is_none() {
+            return usage("no inputs: give WAV files or folders, or --files-from FILE");
+        }
+        let threads = match threads {
+            Some(0) => return usage("--threads must be at least 1"),
+            Some(n) if n > 1024 => {
+                return usage(format!("--threads {n} is too many; use 1 to 1024"))
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Config {
+            job,
+            inputs,
+            files_from,
+            out_dir,
+            threads,
+            quiet,
+            resume,
+            timings,
+            strict,
+            write_wav,
+            segment,
+            mel,
+            print_config,
+        })
+    }
+
+    /// The parameters recorded in `report.json` (deterministic: no thread count).
+    pub fn parameters(&self) -> serde_json::Value {
+        serde_json::json!({
+            "job": self.job,
+            "segment": self.segment,
+            "mel": self.mel,
+            "write_wav": self.write_wav,
+            "strict": self.strict,
+        })
+    }
+}
+
+fn segment_config(a: &SegmentArgs) -> Result<SegmentConfig, UsageError> {
+    let vad = VadConfig {
+        mode: a.vad_mode,
+        frame_ms: a.vad_frame_ms,
+    };
+    if let Err(e) = vad.validate(a.sample_rate) {
+        return usage(e.to_string());
+    }
+    if !(a.min_chunk.is_finite() && a.min_chunk > 0.0) {
+        return usage(format!(
+            "--min-chunk {} must be a positive number of seconds",
+            a.min_chunk
+        ));
+    }
+    if !(a.max_chunk.is_finite() && a.max_chunk >= a.min_chunk && a.max_chunk <= 3600.0) {
+        return usage(format!(
+            "--max-chunk {} must be at least --min-chunk {} and at most 3600 seconds",
+            a.max_chunk, a.min_chunk
+        ));
+    }
+    if a.max_chunk * f64::from(a.sample_rate)
+        < f64::from(a.vad_frame_ms) * f64::from(a.sample_rate) / 1000.0
+    {
+        return usage("--max-chunk is shorter than one VAD frame");
+    }
+    for (flag, v) in [
+        ("--pad-ms", a.pad_ms),
+        ("--min-silence-ms", a.min_silence_ms),
+        ("--min-speech-ms", a.min_speech_ms),
+        ("--merge-gap-ms", a.merge_gap_ms),
+    ] {
+        if v > 60_000 {
+            return usage(format!("{flag} {v} is too large; use at most 60000 ms"));
+        }
+    }
+    let roles = parse_roles(&a.channels)?;
+    Ok(SegmentConfig {
+        sample_rate_hz: a.sample_rate,
+        roles,
+        vad,
+        chunk: ChunkConfig {
+            min_chunk_s: a.min_chunk,
+            max_chunk_s: a.max_chunk,
+            pad_ms: a.pad_ms,
+            min_silence_ms: a.min_silence_ms,
+            min_speech_ms: a.min_speech_ms,
+            merge_gap_ms: a.merge_gap_ms,
+        },
+    })
+}
+
+fn parse_roles(s: &str) -> Result<Vec<Option<String>>, UsageError> {
+    let mut roles = Vec::new();
+    for r in s.split(',') {
+        let r = r.trim();
+        if r == "-" {
+            roles.push(None);
+        } else if !r.is_empty()
+            && r.len() <= 32
+            && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            if roles.iter().flatten().any(|x: &String| x == r) {
+                return usage(format!("--channels: role {r:?} is given twice"));
+            }
+            roles.push(Some(r.to_string()));
+        } else {
+            return usage(format!(
+                "--channels: role {r:?} is not valid; use names of letters, digits and _ (e.g. agent,customer), or - to skip a channel"
+            ));
+        }
+    }
+    if roles.iter().all(Option::is_none) {
+        return usage("--channels skips every channel; name at least one role");
+    }
+    Ok(roles)
+}
+
+fn mel_config(a: &MelArgs) -> Result<MelConfig, UsageError> {
+    let Some(mut c) = MelConfig::preset(&a.preset) else {
+        return usage(format!(
+            "--preset {:?} is not known; use one of: {}",
+            a.preset,
+            PRESETS.join(", ")
+        ));
+    };
+    if let Some(v) = a.mel_sample_rate {
+        // Filter edges that were at Nyquist follow the new rate.
+        let nyq_before = f64::from(c.sample_rate_hz) / 2.0;
+        if c.fmax_hz == nyq_before && a.fmax.is_none() {
+            c.fmax_hz = f64::from(v) / 2.0;
+        }
+        c.sample_rate_hz = v;
+    }
+    if let Some(v) = a.n_fft {
+        c.n_fft = v;
+    }
+    if let Some(v) = a.win_length {
+        c.win_length = v;
+    }
+    if let Some(v) = a.hop_length {
+        c.hop_length = v;
+    }
+    if let Some(v) = a.n_mels {
+        c.n_mels = v;
+    }
+    if let Some(v) = a.fmin {
+        c.fmin_hz = v;
+    }
+    if let Some(v) = a.fmax {
+        c.fmax_hz = v;
+    }
+    if let Some(v) = a.layout {
+        c.layout = v;
+    }
+    if a.pad_to_seconds.is_some() {
+        c.pad_to_seconds = a.pad_to_seconds;
+    }
+    if let Err(e) = c.validate() {
+        return usage(e.to_string());
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Config, UsageError> {
+        Config::from_cli(Cli::try_parse_from(args).expect("clap accepts"))
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = parse(&["callprep", "run", "x.wav", "-o", "out"]).unwrap();
+        let s = c.segment.unwrap();
+        assert_eq!(s.sample_rate_hz, 8000);
+        assert_eq!(s.roles, vec![Some("agent".into()), Some("customer".into())]);
+        assert_eq!((s.vad.mode, s.vad.frame_ms), (3, 30));
+        assert_eq!((s.chunk.min_chunk_s, s.chunk.max_chunk_s), (2.0, 20.0));
+        assert_eq!(c.mel.unwrap().preset, "telephony");
+        assert!(c.write_wav);
+    }
+
+    #[test]
+    fn impossible_settings_name_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["callprep", "run", "x", "-o", "o", "--vad-frame-ms", "25"],
+                "25 ms",
+            ),
+            (
+                &["callprep", "run", "x", "-o", "o", "--sample-rate", "22050"],
+                "--sample-rate",
+            ),
+            (
+                &[
+                    "callprep",
+                    "run",
+                    "x",
+                    "-o",
+                    "o",
+                    "--min-chunk",
+                    "5",
+                    "--max-chunk",
+                    "3",
+                ],
+                "--max-chunk",
+            ),
+            (
+                &["callprep", "run", "x", "-o", "o", "--channels", "a,a"],
+                "twice",
+            ),
+            (
+                &["callprep", "run", "x", "-o", "o", "--channels", "-,-"],
+                "skips every",
+            ),
+            (
+                &["callprep", "run", "x", "-o", "o", "--fmax", "6000"],
+                "Nyquist",
+            ),
+            (
+                &["callprep", "run", "x", "-o", "o", "--n-mels", "300"],
+                "--n-mels",
+            ),
+            (
+                &["callprep", "run", "x", "-o", "o", "--preset", "htk"],
+                "telephony, kaldi",
+            ),
+            (
+                &["callprep", "run", "x", "-o", "o", "--threads", "0"],
+                "--threads",
+            ),
+            (&["callprep", "run", "x"], "-o OUT"),
+            (&["callprep", "run", "-o", "o"], "no inputs"),
+        ];
+        for (args, want) in cases {
+            let e = parse(args).unwrap_err().to_string();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn roles_skip_and_extra_channels() {
+        let c = parse(&[
+            "callprep",
+            "segment",
+            "x",
+            "-o",
+            "o",
+            "--channels",
+            "-,client",
+        ])
+        .unwrap();
+        let s = c.segment.unwrap();
+        assert_eq!(s.role(0, 2), None);
+        assert_eq!(s.role(1, 2).as_deref(), Some("client"));
+        assert_eq!(s.role(2, 3).as_deref(), Some("ch2"));
+        assert_eq!(s.role(0, 1).as_deref(), Some("mixed"));
+    }
+}

@@ -1,0 +1,754 @@
+//! Stage 1 — **decode**: RIFF/WAVE header parsing and sample decoding.
+//!
+//! In: the bytes of a WAV file (a `Read + Seek` for the header, byte slices
+//! for the samples). Out: a [`WavInfo`] that says where the samples are and
+//! how they are encoded, and `f32` samples in `[-1, 1]` (float input may go
+//! beyond, but is never NaN or infinite).
+//!
+//! Why our own parser (hound is used for *writing*): hound does not decode
+//! G.711 μ-law/A-law and refuses some real-world headers (streaming sizes,
+//! odd chunks); symphonia decodes G.711 but is strict about the `fmt ` size and
+//! silent about truncation. The parser below walks chunks defensively: it
+//! never allocates from a size in the header before checking it against the
+//! file's real length, reads at most 64 bytes of any `fmt ` chunk, skips
+//! unknown chunks with their pad byte, reads streaming headers (size 0 or
+//! 0xFFFFFFFF) to the end of the file, and reports truncation instead of
+//! hiding it.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+/// How the samples of a WAV file are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// Unsigned 8-bit PCM (offset 128).
+    U8,
+    /// Signed 16-bit little-endian PCM.
+    I16,
+    /// Signed 24-bit little-endian PCM (3-byte container).
+    I24,
+    /// Signed 32-bit little-endian PCM.
+    I32,
+    /// IEEE float, 32-bit.
+    F32,
+    /// IEEE float, 64-bit.
+    F64,
+    /// G.711 μ-law, 8 bits per sample.
+    MuLaw,
+    /// G.711 A-law, 8 bits per sample.
+    ALaw,
+}
+
+impl SampleFormat {
+    /// Bytes one sample of one channel takes.
+    pub fn bytes_per_sample(self) -> usize {
+        match self {
+            SampleFormat::U8 | SampleFormat::MuLaw | SampleFormat::ALaw => 1,
+            SampleFormat::I16 => 2,
+            SampleFormat::I24 => 3,
+            SampleFormat::I32 | SampleFormat::F32 => 4,
+            SampleFormat::F64 => 8,
+        }
+    }
+
+    /// A short human name, as used in the report (`pcm16`, `ulaw`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleFormat::U8 => "pcm8",
+            SampleFormat::I16 => "pcm16",
+            SampleFormat::I24 => "pcm24",
+            SampleFormat::I32 => "pcm32",
+            SampleFormat::F32 => "float32",
+            SampleFormat::F64 => "float64",
+            SampleFormat::MuLaw => "ulaw",
+            SampleFormat::ALaw => "alaw",
+        }
+    }
+}
+
+/// Where the samples of a WAV file are and how to read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WavInfo {
+    /// Sample encoding.
+    pub format: SampleFormat,
+    /// Number of interleaved channels.
+    pub channels: usize,
+    /// Sample rate of the file.
+    pub sample_rate_hz: u32,
+    /// Bytes per frame (all channels of one sample instant).
+    pub block_align: usize,
+    /// Byte offset of the first sample.
+    pub data_offset: u64,
+    /// Bytes of sample data that are really in the file (whole frames only).
+    pub data_len: u64,
+    /// The `data` chunk declares more bytes than the file holds.
+    pub truncated: bool,
+    /// The header carried a streaming size (0 or 0xFFFFFFFF): read to end of file.
+    pub streaming: bool,
+}
+
+impl WavInfo {
+    /// Number of whole frames (samples per channel) in the file.
+    pub fn frames(&self) -> u64 {
+        self.data_len / self.block_align as u64
+    }
+
+    /// Duration of the audio in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.frames() as f64 / f64::from(self.sample_rate_hz)
+    }
+}
+
+/// Why a WAV file cannot be read. [`DecodeError::code`] is the stable reason
+/// code written to `report.json`.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("file is empty (0 bytes)")]
+    Empty,
+    #[error("not a WAV file: {0}")]
+    NotRiff(String),
+    #[error("RIFF file is not WAVE (form type {0:?})")]
+    NotWave(String),
+    #[error("no `fmt ` chunk before the end of the file")]
+    NoFmt,
+    #[error("no `data` chunk before the end of the file")]
+    NoData,
+    #[error("the `data` chunk holds no samples")]
+    EmptyData,
+    #[error("`fmt ` chunk is {0} bytes; at least 16 are needed")]
+    ShortFmt(u32),
+    #[error("unsupported encoding: WAV format tag 0x{tag:04x} ({name}); supported: PCM, IEEE float, G.711 mu-law/A-law, WAVE_FORMAT_EXTENSIBLE")]
+    UnsupportedFormat { tag: u16, name: &'static str },
+    #[error("unsupported bits per sample {bits} for {encoding}; supported: {allowed}")]
+    BadBits {
+        bits: u16,
+        encoding: &'static str,
+        allowed: &'static str,
+    },
+    #[error("channel count {0} is not supported (1 to {max})", max = MAX_CHANNELS)]
+    BadChannels(u16),
+    #[error("sample rate {0} Hz is not supported ({min} to {max} Hz)", min = MIN_RATE_HZ, max = MAX_RATE_HZ)]
+    BadSampleRate(u32),
+    #[error("block_align {got} is inconsistent with {channels} channel(s) of {bytes}-byte samples (expected {expected})")]
+    BadBlockAlign {
+        got: u16,
+        channels: u16,
+        bytes: usize,
+        expected: usize,
+    },
+    #[error("read error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl DecodeError {
+    /// Stable reason code for the report.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty_file",
+            DecodeError::NotRiff(_) => "not_wav",
+            DecodeError::NotWave(_) => "not_wav",
+            DecodeError::NoFmt => "no_fmt_chunk",
+            DecodeError::NoData => "no_data_chunk",
+            DecodeError::EmptyData => "empty_data",
+            DecodeError::ShortFmt(_) => "bad_fmt_chunk",
+            DecodeError::UnsupportedFormat { .. } => "unsupported_encoding",
+            DecodeError::BadBits { .. } => "bad_bits_per_sample",
+            DecodeError::BadChannels(_) => "bad_channel_count",
+            DecodeError::BadSampleRate(_) => "bad_sample_rate",
+            DecodeError::BadBlockAlign { .. } => "bad_block_align",
+            DecodeError::Io(_) => "read_error",
+        }
+    }
+}
+
+/// Most channels a file may have.
+pub const MAX_CHANNELS: u16 = 64;
+/// Lowest sample rate accepted.
+pub const MIN_RATE_HZ: u32 = 1000;
+/// Highest sample rate accepted.
+pub const MAX_RATE_HZ: u32 = 768_000;
+
+const TAG_PCM: u16 = 0x0001;
+const TAG_FLOAT: u16 = 0x0003;
+const TAG_ALAW: u16 = 0x0006;
+const TAG_MULAW: u16 = 0x0007;
+const TAG_EXTENSIBLE: u16 = 0xFFFE;
+
+fn tag_name(tag: u16) -> &'static str {
+    match tag {
+        0x0002 => "MS ADPCM",
+        0x0011 => "IMA ADPCM",
+        0x0031 => "GSM 6.10",
+        0x0040 => "G.721 ADPCM",
+        0x0050 => "MPEG",
+        0x0055 => "MPEG Layer 3",
+        0x0161..=0x0163 => "Windows Media Audio",
+        0x2000 => "AC-3",
+        0xF1AC => "FLAC",
+        _ => "unknown",
+    }
+}
+
+/// Parsed `fmt ` chunk.
+#[derive(Debug, Clone, Copy)]
+struct Fmt {
+    format: SampleFormat,
+    channels: u16,
+    sample_rate_hz: u32,
+    block_align: u16,
+}
+
+fn le16(b: &[u8]) -> u16 {
+    u16::from_le_bytes([b[0], b[1]])
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn parse_fmt(raw: &[u8], declared: u32) -> Result<Fmt, DecodeError> {
+    if raw.len() < 16 {
+        return Err(DecodeError::ShortFmt(declared));
+    }
+    let mut tag = le16(&raw[0..]);
+    let channels = le16(&raw[2..]);
+    let sample_rate_hz = le32(&raw[4..]);
+    let block_align = le16(&raw[12..]);
+    let bits = le16(&raw[14..]);
+    if tag == TAG_EXTENSIBLE {
+        // cbSize(2) validBits(2) channelMask(4) SubFormat GUID(16): the first two
+        // bytes of the GUID are the real format tag.
+        if raw.len() >= 26 {
+            tag = le16(&raw[24..]);
+        } else {
+            return Err(DecodeError::ShortFmt(declared));
+        }
+    }
+    let format = match tag {
+        TAG_PCM => match bits {
+            8 => SampleFormat::U8,
+            16 => SampleFormat::I16,
+            24 => SampleFormat::I24,
+            32 => SampleFormat::I32,
+            _ => {
+                return Err(DecodeError::BadBits {
+                    bits,
+                    encoding: "PCM",
+                    allowed: "8, 16, 24, 32",
+                })
+            }
+        },
+        TAG_FLOAT => match bits {
+            32 => SampleFormat::F32,
+            64 => SampleFormat::F64,
+            _ => {
+                return Err(DecodeError::BadBits {
+                    bits,
+                    encoding: "IEEE float",
+                    allowed: "32, 64",
+                })
+            }
+        },
+        TAG_MULAW | TAG_ALAW => {
+            if bits != 8 {
+                return Err(DecodeError::BadBits {
+                    bits,
+                    encoding: "G.711",
+                    allowed: "8",
+                });
+            }
+            if tag == TAG_MULAW {
+                SampleFormat::MuLaw
+            } else {
+                SampleFormat::ALaw
+            }
+        }
+        other => {
+            return Err(DecodeError::UnsupportedFormat {
+                tag: other,
+                name: tag_name(other),
+            })
+        }
+    };
+    if channels == 0 || channels > MAX_CHANNELS {
+        return Err(DecodeError::BadChannels(channels));
+    }
+    if !(MIN_RATE_HZ..=MAX_RATE_HZ).contains(&sample_rate_hz) {
+        return Err(DecodeError::BadSampleRate(sample_rate_hz));
+    }
+    let expected = usize::from(channels) * format.bytes_per_sample();
+    if usize::from(block_align) != expected {
+        return Err(DecodeError::BadBlockAlign {
+            got: block_align,
+            channels,
+            bytes: format.bytes_per_sample(),
+            expected,
+        });
+    }
+    Ok(Fmt {
+        format,
+        channels,
+        sample_rate_hz,
+        block_align,
+    })
+}
+
+fn sniff(head: &[u8]) -> String {
+    if head.starts_with(b"ID3") || (head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0) {
+        "looks like MP3 audio".into()
+    } else if head.starts_with(b"OggS") {
+        "looks like Ogg audio".into()
+    } else if head.starts_with(b"fLaC") {
+        "looks like FLAC audio".into()
+    } else if !head.is_empty()
+        && head
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        "looks like a text file".into()
+    } else {
+        "no RIFF header".into()
+    }
+}
+
+/// Reads the header of a WAV file and locates its samples.
+///
+/// `file_len` is the real length of the file; sizes in the header are checked
+/// against it, so a 100-byte file that declares 4 GiB yields a `WavInfo`
+/// whose `data_len` is what the file really holds, marked `truncated`.
+/// Allocates at most a few dozen bytes whatever the header says.
+pub fn read_header<R: Read + Seek>(r: &mut R, file_len: u64) -> Result<WavInfo, DecodeError> {
+    if file_len == 0 {
+        return Err(DecodeError::Empty);
+    }
+    let mut head = [0u8; 12];
+    let n = read_up_to(r, &mut head)?;
+    if n < 12 || !(&head[0..4] == b"RIFF" || &head[0..4] == b"RF64") {
+        return Err(DecodeError::NotRiff(sniff(&head[..n])));
+    }
+    if &head[8..12] != b"WAVE" {
+        return Err(DecodeError::NotWave(
+            String::from_utf8_lossy(&head[8..12]).into_owned(),
+        ));
+    }
+    let mut pos: u64 = 12;
+    let mut fmt: Option<Fmt> = None;
+    // (offset, declared size) of the data chunk.
+    let mut data: Option<(u64, u32)> = None;
+    loop {
+        if pos + 8 > file_len {
+            break;
+        }
+        r.seek(SeekFrom::Start(pos))?;
+        let mut ch = [0u8; 8];
+        if read_up_to(r, &mut ch)? < 8 {
+            break;
+        }
+        let id = [ch[0], ch[1], ch[2], ch[3]];
+        let size = le32(&ch[4..]);
+        let body = pos + 8;
+        match &id {
+            b"fmt " => {
+                let take = (size as u64).min(64).min(file_len - body) as usize;
+                let mut raw = [0u8; 64];
+                let got = read_up_to(r, &mut raw[..take])?;
+                fmt = Some(parse_fmt(&raw[..got], size)?);
+            }
+            b"data" => {
+                data = Some((body, size));
+                if fmt.is_some() || size == 0 || size == u32::MAX {
+                    break;
+                }
+            }
+            _ => {}
+        }
+        // Chunks are padded to an even size.
+        pos = body + u64::from(size) + u64::from(size & 1);
+    }
+    let fmt = fmt.ok_or(DecodeError::NoFmt)?;
+    let (data_offset, declared) = data.ok_or(DecodeError::NoData)?;
+    let available = file_len.saturating_sub(data_offset);
+    let block_align = usize::from(fmt.block_align);
+    let streaming = declared == 0 || declared == u32::MAX || &head[0..4] == b"RF64";
+    let (len, truncated) = if streaming {
+        (available, false)
+    } else if u64::from(declared) > available {
+        (available, true)
+    } else {
+        (u64::from(declared), false)
+    };
+    let data_len = len - len % block_align as u64;
+    if data_len == 0 {
+        return Err(DecodeError::EmptyData);
+    }
+    Ok(WavInfo {
+        format: fmt.format,
+        channels: usize::from(fmt.channels),
+        sample_rate_hz: fmt.sample_rate_hz,
+        block_align,
+        data_offset,
+        data_len,
+        truncated,
+        streaming,
+    })
+}
+
+/// Reads until `buf` is full or the reader is at its end; returns bytes read.
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Decodes one channel of interleaved frames, appending to `out`.
+///
+/// `bytes` must hold whole frames (`bytes.len() % block_align == 0`; a partial
+/// trailing frame is ignored). Non-finite float samples become 0 (NaN) or ±1
+/// (±Inf). Allocates only when `out` must grow.
+pub fn decode_channel(info: &WavInfo, bytes: &[u8], channel: usize, out: &mut Vec<f32>) {
+    let bps = info.format.bytes_per_sample();
+    let off = channel * bps;
+    let frames = bytes.chunks_exact(info.block_align);
+    out.reserve(frames.len());
+    match info.format {
+        SampleFormat::U8 => out.extend(frames.map(|f| (f32::from(f[off]) - 128.0) / 128.0)),
+        SampleFormat::I16 => out
+            .extend(frames.map(|f| f32::from(i16::from_le_bytes([f[off], f[off + 1]])) / 32768.0)),
+        SampleFormat::I24 => out.extend(frames.map(|f| {
+            let v = i32::from_le_bytes([0, f[off], f[off + 1], f[off + 2]]) >> 8;
+            v as f32 / 8_388_608.0
+        })),
+        SampleFormat::I32 => out.extend(frames.map(|f| {
+            let v = i32::from_le_bytes([f[off], f[off + 1], f[off + 2], f[off + 3]]);
+            (f64::from(v) / 2_147_483_648.0) as f32
+        })),
+        SampleFormat::F32 => out.extend(frames.map(|f| {
+            sanitize(f32::from_le_bytes([
+                f[off],
+                f[off + 1],
+                f[off + 2],
+                f[off + 3],
+            ]))
+        })),
+        SampleFormat::F64 => out.extend(frames.map(|f| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&f[off..off + 8]);
+            sanitize(f64::from_le_bytes(b) as f32)
+        })),
+        SampleFormat::MuLaw => {
+            out.extend(frames.map(|f| f32::from(mulaw_to_i16(f[off])) / 32768.0))
+        }
+        SampleFormat::ALaw => out.extend(frames.map(|f| f32::from(alaw_to_i16(f[off])) / 32768.0)),
+    }
+}
+
+/// NaN → 0, ±Inf → ±1; finite values pass through.
+#[inline]
+fn sanitize(x: f32) -> f32 {
+    if x.is_finite() {
+        x
+    } else if x.is_nan() {
+        0.0
+    } else {
+        x.signum()
+    }
+}
+
+/// G.711 μ-law → 16-bit linear (ITU-T G.711, as in sox and ffmpeg).
+pub fn mulaw_to_i16(b: u8) -> i16 {
+    let u = !b;
+    let t = ((i32::from(u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4);
+    let v = if u & 0x80 != 0 { 0x84 - t } else { t - 0x84 };
+    v as i16
+}
+
+/// G.711 A-law → 16-bit linear (ITU-T G.711, as in sox and ffmpeg).
+pub fn alaw_to_i16(b: u8) -> i16 {
+    let a = b ^ 0x55;
+    let mut t = i32::from(a & 0x0F) << 4;
+    let seg = (a & 0x70) >> 4;
+    match seg {
+        0 => t += 8,
+        1 => t += 0x108,
+        _ => {
+            t += 0x108;
+            t <<= seg - 1;
+        }
+    }
+    let v = if a & 0x80 != 0 { t } else { -t };
+    v as i16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// Builds a WAV byte image: `fmt_body` as the fmt chunk, extra chunks
+    /// before data, and a data chunk with the given declared size.
+    pub(crate) fn wav_bytes(
+        fmt_body: &[u8],
+        extra: &[(&[u8; 4], Vec<u8>)],
+        declared: u32,
+        data: &[u8],
+    ) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(b"RIFF");
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(b"WAVE");
+        v.extend_from_slice(b"fmt ");
+        v.extend_from_slice(&(fmt_body.len() as u32).to_le_bytes());
+        v.extend_from_slice(fmt_body);
+        if fmt_body.len() % 2 == 1 {
+            v.push(0);
+        }
+        for (id, body) in extra {
+            v.extend_from_slice(*id);
+            v.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            v.extend_from_slice(body);
+            if body.len() % 2 == 1 {
+                v.push(0);
+            }
+        }
+        v.extend_from_slice(b"data");
+        v.extend_from_slice(&declared.to_le_bytes());
+        v.extend_from_slice(data);
+        let riff = (v.len() - 8) as u32;
+        v[4..8].copy_from_slice(&riff.to_le_bytes());
+        v
+    }
+
+    fn fmt16(tag: u16, ch: u16, rate: u32, bits: u16) -> Vec<u8> {
+        let ba = ch * bits.div_ceil(8);
+        let mut f = Vec::new();
+        f.extend_from_slice(&tag.to_le_bytes());
+        f.extend_from_slice(&ch.to_le_bytes());
+        f.extend_from_slice(&rate.to_le_bytes());
+        f.extend_from_slice(&rate.wrapping_mul(u32::from(ba)).to_le_bytes());
+        f.extend_from_slice(&ba.to_le_bytes());
+        f.extend_from_slice(&bits.to_le_bytes());
+        f
+    }
+
+    fn parse(bytes: &[u8]) -> Result<WavInfo, DecodeError> {
+        read_header(&mut Cursor::new(bytes), bytes.len() as u64)
+    }
+
+    fn decode_all(bytes: &[u8], info: &WavInfo, ch: usize) -> Vec<f32> {
+        let s = info.data_offset as usize;
+        let mut out = Vec::new();
+        decode_channel(info, &bytes[s..s + info.data_len as usize], ch, &mut out);
+        out
+    }
+
+    #[test]
+    fn pcm16_stereo_roundtrip_and_channels() {
+        let samples: [i16; 6] = [1, -1, 1000, -1000, i16::MAX, i16::MIN];
+        let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let bytes = wav_bytes(&fmt16(1, 2, 8000, 16), &[], data.len() as u32, &data);
+        let info = parse(&bytes).unwrap();
+        assert_eq!(info.frames(), 3);
+        assert_eq!(info.format, SampleFormat::I16);
+        assert!(!info.truncated);
+        let left = decode_all(&bytes, &info, 0);
+        let right = decode_all(&bytes, &info, 1);
+        assert_eq!(
+            left,
+            vec![1.0 / 32768.0, 1000.0 / 32768.0, 32767.0 / 32768.0]
+        );
+        assert_eq!(right, vec![-1.0 / 32768.0, -1000.0 / 32768.0, -1.0]);
+    }
+
+    #[test]
+    fn every_pcm_width_decodes_full_scale() {
+        // (bits, bytes of the max positive sample, expected value)
+        let cases: [(u16, Vec<u8>, f32); 4] = [
+            (8, vec![255], 127.0 / 128.0),
+            (16, vec![0xFF, 0x7F], 32767.0 / 32768.0),
+            (24, vec![0xFF, 0xFF, 0x7F], 8_388_607.0 / 8_388_608.0),
+            (32, vec![0xFF, 0xFF, 0xFF, 0x7F], 1.0),
+        ];
+        for (bits, sample, want) in cases {
+            let bytes = wav_bytes(&fmt16(1, 1, 8000, bits), &[], sample.len() as u32, &sample);
+            let info = parse(&bytes).unwrap();
+            let got = decode_all(&bytes, &info, 0);
+            assert_eq!(got.len(), 1, "{bits}-bit");
+            assert!(
+                (got[0] - want).abs() < 1e-7,
+                "{bits}-bit: {} vs {want}",
+                got[0]
+            );
+        }
+        // Negative 24-bit sign extension.
+        let bytes = wav_bytes(&fmt16(1, 1, 8000, 24), &[], 3, &[0x00, 0x00, 0x80]);
+        let info = parse(&bytes).unwrap();
+        assert_eq!(decode_all(&bytes, &info, 0), vec![-1.0]);
+    }
+
+    #[test]
+    fn float_nan_and_inf_are_sanitised() {
+        let vals = [0.5f32, f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        let data: Vec<u8> = vals.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let bytes = wav_bytes(&fmt16(3, 1, 8000, 32), &[], data.len() as u32, &data);
+        let info = parse(&bytes).unwrap();
+        assert_eq!(decode_all(&bytes, &info, 0), vec![0.5, 0.0, 1.0, -1.0]);
+    }
+
+    #[test]
+    fn g711_tables_match_the_standard() {
+        // Reference points from ITU-T G.711 / sox: 0xFF and 0x7F are ±0 in μ-law,
+        // 0x00 and 0x80 are the extremes.
+        assert_eq!(mulaw_to_i16(0xFF), 0);
+        assert_eq!(mulaw_to_i16(0x7F), 0);
+        assert_eq!(mulaw_to_i16(0x00), -32124);
+        assert_eq!(mulaw_to_i16(0x80), 32124);
+        assert_eq!(alaw_to_i16(0xD5), 8);
+        assert_eq!(alaw_to_i16(0x55), -8);
+        assert_eq!(alaw_to_i16(0xAA), 32256);
+        assert_eq!(alaw_to_i16(0x2A), -32256);
+        // Both laws are odd-symmetric and monotone over their magnitude codes.
+        for b in 0..=255u8 {
+            assert_eq!(mulaw_to_i16(b), -mulaw_to_i16(b ^ 0x80));
+            assert_eq!(alaw_to_i16(b), -alaw_to_i16(b ^ 0x80));
+        }
+        let bytes = wav_bytes(&fmt16(7, 1, 8000, 8), &[], 2, &[0x80, 0xFF]);
+        let info = parse(&bytes).unwrap();
+        assert_eq!(info.format, SampleFormat::MuLaw);
+        assert_eq!(decode_all(&bytes, &info, 0), vec![32124.0 / 32768.0, 0.0]);
+    }
+
+    #[test]
+    fn extensible_and_long_fmt_chunks() {
+        // fmt of 18 bytes (cbSize = 0) and WAVE_FORMAT_EXTENSIBLE (40 bytes).
+        let mut f18 = fmt16(1, 1, 16000, 16);
+        f18.extend_from_slice(&0u16.to_le_bytes());
+        let bytes = wav_bytes(&f18, &[], 2, &[0x00, 0x40]);
+        assert_eq!(parse(&bytes).unwrap().sample_rate_hz, 16000);
+
+        let mut ext = fmt16(0xFFFE, 2, 8000, 16);
+        ext.extend_from_slice(&22u16.to_le_bytes()); // cbSize
+        ext.extend_from_slice(&16u16.to_le_bytes()); // valid bits
+        ext.extend_from_slice(&3u32.to_le_bytes()); // channel mask
+        ext.extend_from_slice(&1u16.to_le_bytes()); // sub-format: PCM
+        ext.extend_from_slice(&[
+            0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+        ]);
+        assert_eq!(ext.len(), 40);
+        let bytes = wav_bytes(&ext, &[], 4, &[0, 0x40, 0, 0xC0]);
+        let info = parse(&bytes).unwrap();
+        assert_eq!((info.channels, info.format), (2, SampleFormat::I16));
+        assert_eq!(decode_all(&bytes, &info, 1), vec![-0.5]);
+    }
+
+    #[test]
+    fn unknown_and_odd_chunks_are_skipped() {
+        let extra: Vec<(&[u8; 4], Vec<u8>)> = vec![
+            (b"LIST", vec![1, 2, 3]), // odd size, pad byte follows
+            (b"fact", vec![0; 4]),
+            (b"bext", vec![7; 13]),
+        ];
+        let bytes = wav_bytes(&fmt16(1, 1, 8000, 16), &extra, 4, &[1, 0, 2, 0]);
+        let info = parse(&bytes).unwrap();
+        assert_eq!(info.frames(), 2);
+        assert_eq!(
+            decode_all(&bytes, &info, 0),
+            vec![1.0 / 32768.0, 2.0 / 32768.0]
+        );
+    }
+
+    #[test]
+    fn truncation_and_streaming_sizes() {
+        let data = [1u8, 0, 2, 0, 3, 0];
+        // Declares 4 GiB - 2 but holds 6 bytes: truncated, and no big allocation.
+        let bytes = wav_bytes(&fmt16(1, 1, 8000, 16), &[], u32::MAX - 1, &data);
+        let info = parse(&bytes).unwrap();
+        assert!(info.truncated);
+        assert_eq!(info.frames(), 3);
+        // Streaming sizes: read to the end of the file.
+        for declared in [0u32, u32::MAX] {
+            let bytes = wav_bytes(&fmt16(1, 1, 8000, 16), &[], declared, &data);
+            let info = parse(&bytes).unwrap();
+            assert!(info.streaming && !info.truncated);
+            assert_eq!(info.frames(), 3);
+        }
+        // An odd trailing byte is not a frame.
+        let bytes = wav_bytes(&fmt16(1, 1, 8000, 16), &[], 5, &data[..5]);
+        assert_eq!(parse(&bytes).unwrap().frames(), 2);
+    }
+
+    #[test]
+    fn malformed_headers_have_stable_codes() {
+        let good_fmt = fmt16(1, 1, 8000, 16);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                b"ID3\x04\x00\x00\x00\x00\x00\x00\x00\x00".to_vec(),
+                "not_wav",
+            ),
+            (b"hello, this is text\n".to_vec(), "not_wav"),
+            (b"RIFF\x04\x00\x00\x00AVI ".to_vec(), "not_wav"),
+            (b"RIFF\x04\x00\x00\x00WAVE".to_vec(), "no_fmt_chunk"),
+            (
+                {
+                    let mut v = wav_bytes(&good_fmt, &[], 0, &[]);
+                    v.truncate(v.len() - 8);
+                    v
+                },
+                "no_data_chunk",
+            ),
+            (wav_bytes(&good_fmt, &[], 0, &[]), "empty_data"),
+            (
+                wav_bytes(&fmt16(0x55, 1, 8000, 16), &[], 2, &[0, 0]),
+                "unsupported_encoding",
+            ),
+            (
+                wav_bytes(&fmt16(1, 1, 8000, 12), &[], 2, &[0, 0]),
+                "bad_bits_per_sample",
+            ),
+            (
+                wav_bytes(&fmt16(1, 1, 8000, 0), &[], 2, &[0, 0]),
+                "bad_bits_per_sample",
+            ),
+            (
+                wav_bytes(&fmt16(1, 0, 8000, 16), &[], 2, &[0, 0]),
+                "bad_channel_count",
+            ),
+            (
+                wav_bytes(&fmt16(1, 1000, 8000, 16), &[], 2, &[0, 0]),
+                "bad_channel_count",
+            ),
+            (
+                wav_bytes(&fmt16(1, 1, 0, 16), &[], 2, &[0, 0]),
+                "bad_sample_rate",
+            ),
+            (
+                wav_bytes(&fmt16(1, 1, 1, 16), &[], 2, &[0, 0]),
+                "bad_sample_rate",
+            ),
+            (
+                wav_bytes(&fmt16(1, 1, 4_000_000_000, 16), &[], 2, &[0, 0]),
+                "bad_sample_rate",
+            ),
+            (wav_bytes(&good_fmt[..14], &[], 2, &[0, 0]), "bad_fmt_chunk"),
+        ];
+        for (i, (bytes, code)) in cases.iter().enumerate() {
+            match parse(bytes) {
+                Err(e) => assert_eq!(e.code(), *code, "case {i}: {e}"),
+                Ok(info) => panic!("case {i} parsed: {info:?}"),
+            }
+        }
+        assert_eq!(parse(&[]).unwrap_err().code(), "empty_file");
+        // block_align inconsistent with the format.
+        let mut f = fmt16(1, 2, 8000, 16);
+        f[12] = 3;
+        assert_eq!(
+            parse(&wav_bytes(&f, &[], 6, &[0; 6])).unwrap_err().code(),
+            "bad_block_align"
+        );
+    }
+}

@@ -1,0 +1,757 @@
+//! Stage 6 — **mel**: log-mel spectrograms that match their reference
+//! implementations (librosa, Kaldi fbank, Whisper) number for number.
+//!
+//! In: one chunk of `f32` samples at `MelConfig::sample_rate_hz`. Out: a
+//! `Vec<f32>` holding `n_mels × n_frames` values in the configured layout
+//! (`[n_mels, frames]` or `[frames, n_mels]`, C order).
+//!
+//! Set up once, run many times: [`MelExtractor::new`] plans the real FFT,
+//! builds the window and the sparse mel filterbank; it is `Sync` and shared
+//! read-only by every worker. Each worker owns a [`MelScratch`] and calls
+//! [`MelExtractor::compute_into`], which does not allocate per frame (only
+//! when the output `Vec` must grow). The FFT runs in `f64`, as numpy's does
+//! inside librosa, so that quiet bands of telephone audio keep their digits.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+use serde::Serialize;
+
+/// Window function applied to each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    /// Periodic Hann (scipy `get_window("hann", N, fftbins=True)`, torch `hann_window`).
+    Hann,
+    /// Kaldi's "povey": symmetric Hann raised to 0.85.
+    Povey,
+    /// Symmetric Hamming (Kaldi's `hamming`).
+    Hamming,
+}
+
+/// How frames are laid over the signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    /// librosa/torch `center=True`, reflect padding by `n_fft / 2`:
+    /// `1 + n / hop` frames; the window sits in the middle of `n_fft`.
+    CenterReflect,
+    /// Kaldi `snip_edges=false`: `(n + hop/2) / hop` frames centred on
+    /// `hop·t + hop/2`, edges mirrored (Kaldi's own reflection), window at
+    /// the start of the zero-padded FFT buffer.
+    Kaldi,
+}
+
+/// Mel scale of the filterbank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MelScale {
+    /// Slaney (librosa's default, `htk=False`).
+    Slaney,
+    /// HTK: 2595·log10(1 + f/700) (librosa `htk=True`).
+    Htk,
+    /// Kaldi: 1127·ln(1 + f/700), triangles in the mel domain.
+    Kaldi,
+}
+
+/// Filter normalisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MelNorm {
+    /// Slaney area normalisation (2 / bandwidth).
+    Slaney,
+    /// Peak 1.
+    None,
+}
+
+/// Compression applied to mel energies.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LogKind {
+    /// `ln(max(x, floor))`.
+    Ln { floor: f64 },
+    /// Whisper: `log10(max(x, 1e-10))`, then `max(x, max(x) − 8)`, then `(x + 4) / 4`.
+    Whisper,
+}
+
+/// Array layout of the `.npy` written for a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// `[n_mels, frames]` (librosa, Whisper).
+    MelsFirst,
+    /// `[frames, n_mels]` (Kaldi, Lhotse).
+    FramesFirst,
+}
+
+/// Every parameter of the feature extractor. Presets fill it; flags override.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MelConfig {
+    /// Preset the values started from.
+    pub preset: String,
+    /// Rate the chunk is resampled to before the features, Hz.
+    pub sample_rate_hz: u32,
+    /// FFT size (samples).
+    pub n_fft: usize,
+    /// Window length (samples), ≤ n_fft.
+    pub win_length: usize,
+    /// Hop between frames (samples).
+    pub hop_length: usize,
+    /// Window function.
+    pub window: WindowKind,
+    /// Frame placement and edge padding.
+    pub framing: Framing,
+    /// Drop the last frame (Whisper: `stft[..., :-1]`).
+    pub drop_last_frame: bool,
+    /// Subtract each frame's mean before windowing (Kaldi).
+    pub remove_dc: bool,
+    /// Pre-emphasis coefficient (Kaldi 0.97; 0 = off).
+    pub preemphasis: f64,
+    /// Spectrum exponent: 2 = power, 1 = magnitude.
+    pub power: f64,
+    /// Number of mel filters.
+    pub n_mels: usize,
+    /// Lowest filter edge, Hz.
+    pub fmin_hz: f64,
+    /// Highest filter edge, Hz.
+    pub fmax_hz: f64,
+    /// Mel scale.
+    pub mel_scale: MelScale,
+    /// Filter normalisation.
+    pub norm: MelNorm,
+    /// Log compression.
+    pub log: LogKind,
+    /// Output array layout.
+    pub layout: Layout,
+    /// Zero-pad (or cut) every chunk to this many seconds (Whisper's 30 s input).
+    pub pad_to_seconds: Option<f64>,
+}
+
+/// Names of the built-in presets.
+pub const PRESETS: &[&str] = &["telephony", "kaldi", "whisper", "whisper-128"];
+
+impl MelConfig {
+    /// The parameters of a named preset, or `None` for an unknown name.
+    pub fn preset(name: &str) -> Option<MelConfig> {
+        let telephony = MelConfig {
+            preset: "telephony".into(),
+            sample_rate_hz: 8000,
+            n_fft: 512,
+            win_length: 200,
+            hop_length: 80,
+            window: WindowKind::Hann,
+            framing: Framing::CenterReflect,
+            drop_last_frame: false,
+            remove_dc: false,
+            preemphasis: 0.0,
+            power: 2.0,
+            n_mels: 80,
+            fmin_hz: 0.0,
+            fmax_hz: 4000.0,
+            mel_scale: MelScale::Slaney,
+            norm: MelNorm::Slaney,
+            log: LogKind::Ln { floor: 1e-10 },
+            layout: Layout::MelsFirst,
+            pad_to_seconds: None,
+        };
+        match name {
+            "telephony" => Some(telephony),
+            "kaldi" => Some(MelConfig {
+                preset: "kaldi".into(),
+                sample_rate_hz: 8000,
+                n_fft: 256,
+                win_length: 200,
+                hop_length: 80,
+                window: WindowKind::Povey,
+                framing: Framing::Kaldi,
+                remove_dc: true,
+                preemphasis: 0.97,
+                n_mels: 80,
+                fmin_hz: 20.0,
+                fmax_hz: 3600.0,
+                mel_scale: MelScale::Kaldi,
+                norm: MelNorm::None,
+                log: LogKind::Ln {
+                    floor: f64::from(f32::EPSILON),
+                },
+                layout: Layout::FramesFirst,
+                ..telephony
+            }),
+            "whisper" | "whisper-128" => Some(MelConfig {
+                preset: name.into(),
+                sample_rate_hz: 16000,
+                n_fft: 400,
+                win_length: 400,
+                hop_length: 160,
+                drop_last_frame: true,
+                n_mels: if name == "whisper" { 80 } else { 128 },
+                fmax_hz: 8000.0,
+                log: LogKind::Whisper,
+                ..telephony
+            }),
+            _ => None,
+        }
+    }
+
+    /// Number of frames for a chunk of `n` samples (after any `pad_to_seconds`).
+    pub fn n_frames(&self, n: usize) -> usize {
+        let n = self.padded_len(n);
+        let f = match self.framing {
+            Framing::CenterReflect => 1 + n / self.hop_length,
+            Framing::Kaldi => (n + self.hop_length / 2) / self.hop_length,
+        };
+        if self.drop_last_frame {
+            f.saturating_sub(1)
+        } else {
+            f
+        }
+    }
+
+    /// Samples the extractor sees for an input of `n` samples.
+    pub fn padded_len(&self, n: usize) -> usize {
+        match self.pad_to_seconds {
+            Some(s) => (s * f64::from(self.sample_rate_hz)).round() as usize,
+            None => n,
+        }
+    }
+
+    /// Shape of the array for `n_frames` frames, in the configured layout.
+    pub fn shape(&self, n_frames: usize) -> [usize; 2] {
+        match self.layout {
+            Layout::MelsFirst => [self.n_mels, n_frames],
+            Layout::FramesFirst => [n_frames, self.n_mels],
+        }
+    }
+
+    /// Refuses impossible settings, naming the flag and what to change.
+    pub fn validate(&self) -> Result<(), MelError> {
+        let nyquist = f64::from(self.sample_rate_hz) / 2.0;
+        if self.sample_rate_hz < 1000 {
+            return Err(MelError::Invalid(format!(
+                "--mel-sample-rate {} Hz is too low; use at least 1000",
+                self.sample_rate_hz
+            )));
+        }
+        if self.n_fft < 2 || self.n_fft > 1 << 16 {
+            return Err(MelError::Invalid(format!(
+                "--n-fft {} is out of range; use 2 to 65536",
+                self.n_fft
+            )));
+        }
+        if self.win_length == 0 || self.win_length > self.n_fft {
+            return Err(MelError::Invalid(format!(
+                "--win-length {} must be between 1 and --n-fft {}; raise --n-fft or shorten the window",
+                self.win_length, self.n_fft
+            )));
+        }
+        if self.hop_length == 0 {
+            return Err(MelError::Invalid("--hop-length must be at least 1".into()));
+        }
+        if self.n_mels == 0 || self.n_mels > 1024 {
+            return Err(MelError::Invalid(format!(
+                "--n-mels {} is out of range; use 1 to 1024",
+                self.n_mels
+            )));
+        }
+        if self.fmin_hz.is_nan() || self.fmin_hz < 0.0 {
+            return Err(MelError::Invalid(format!(
+                "--fmin {} Hz must be ≥ 0",
+                self.fmin_hz
+            )));
+        }
+        if self.fmax_hz.is_nan() || self.fmax_hz > nyquist {
+            return Err(MelError::Invalid(format!(
+                "--fmax {} Hz is above the Nyquist frequency {} Hz of --mel-sample-rate {}; lower --fmax to at most {}",
+                self.fmax_hz, nyquist, self.sample_rate_hz, nyquist
+            )));
+        }
+        if self.fmin_hz >= self.fmax_hz {
+            return Err(MelError::Invalid(format!(
+                "--fmin {} Hz must be below --fmax {} Hz",
+                self.fmin_hz, self.fmax_hz
+            )));
+        }
+        if self.power.is_nan() || self.power <= 0.0 {
+            return Err(MelError::Invalid(
+                "--power must be positive (2 = power, 1 = magnitude)".into(),
+            ));
+        }
+        if let Some(s) = self.pad_to_seconds {
+            if s.is_nan() || s <= 0.0 || s > 3600.0 {
+                return Err(MelError::Invalid(format!(
+                    "--pad-to-seconds {s} is out of range; use a value in (0, 3600]"
+                )));
+            }
+        }
+        if let LogKind::Ln { floor } = self.log {
+            if floor.is_nan() || floor <= 0.0 {
+                return Err(MelError::Invalid("--log-floor must be positive".into()));
+            }
+        }
+        let bank = filterbank(self);
+        if let Some(k) = bank
+            .iter()
+            .position(|f| f.weights.iter().all(|w| *w == 0.0))
+        {
+            return Err(MelError::Invalid(format!(
+                "mel filter {k} of {} is empty at --n-fft {} and {} Hz ({}–{} Hz): the filters are narrower than one FFT bin; lower --n-mels or raise --n-fft",
+                self.n_mels, self.n_fft, self.sample_rate_hz, self.fmin_hz, self.fmax_hz
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Errors of the mel stage.
+#[derive(Debug, thiserror::Error)]
+pub enum MelError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One triangular filter: weights for FFT bins `start .. start + weights.len()`.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// First FFT bin with a weight.
+    pub start: usize,
+    /// Weights, one per bin from `start`.
+    pub weights: Vec<f64>,
+}
+
+fn hz_to_mel(f: f64, scale: MelScale) -> f64 {
+    match scale {
+        MelScale::Htk => 2595.0 * (1.0 + f / 700.0).log10(),
+        MelScale::Kaldi => 1127.0 * (1.0 + f / 700.0).ln(),
+        MelScale::Slaney => {
+            let f_sp = 200.0 / 3.0;
+            let min_log_hz = 1000.0;
+            let min_log_mel = min_log_hz / f_sp;
+            let logstep = 6.4f64.ln() / 27.0;
+            if f >= min_log_hz {
+                min_log_mel + (f / min_log_hz).ln() / logstep
+            } else {
+                f / f_sp
+            }
+        }
+    }
+}
+
+fn mel_to_hz(m: f64, scale: MelScale) -> f64 {
+    match scale {
+        MelScale::Htk => 700.0 * (10f64.powf(m / 2595.0) - 1.0),
+        MelScale::Kaldi => 700.0 * ((m / 1127.0).exp() - 1.0),
+        MelScale::Slaney => {
+            let f_sp = 200.0 / 3.0;
+            let min_log_hz = 1000.0;
+            let min_log_mel = min_log_hz / f_sp;
+            let logstep = 6.4f64.ln() / 27.0;
+            if m >= min_log_mel {
+                min_log_hz * (logstep * (m - min_log_mel)).exp()
+            } else {
+                f_sp * m
+            }
+        }
+    }
+}
+
+/// Builds the mel filterbank of `cfg` (librosa `filters.mel` for Slaney/HTK,
+/// Kaldi `MelBanks` for the Kaldi scale), as sparse rows.
+pub fn filterbank(cfg: &MelConfig) -> Vec<Filter> {
+    let n_bins = cfg.n_fft / 2 + 1;
+    let sr = f64::from(cfg.sample_rate_hz);
+    let mut dense = vec![vec![0.0f64; n_bins]; cfg.n_mels];
+    match cfg.mel_scale {
+        MelScale::Kaldi => {
+            // Kaldi MelBanks: triangles in the mel domain over bins 0..n_fft/2
+            // (the Nyquist bin gets no weight), computed in single precision.
+            let mlo = hz_to_mel(cfg.fmin_hz, MelScale::Kaldi) as f32;
+            let mhi = hz_to_mel(cfg.fmax_hz, MelScale::Kaldi) as f32;
+            let delta = (mhi - mlo) / (cfg.n_mels as f32 + 1.0);
+            let bin_w = (sr / cfg.n_fft as f64) as f32;
+            for (m, row) in dense.iter_mut().enumerate() {
+                let left = mlo + m as f32 * delta;
+                let center = mlo + (m as f32 + 1.0) * delta;
+                let right = mlo + (m as f32 + 2.0) * delta;
+                for (i, w) in row.iter_mut().take(cfg.n_fft / 2).enumerate() {
+                    let mel = 1127.0f32 * (1.0f32 + bin_w * i as f32 / 700.0).ln();
+                    if mel > left && mel < right {
+                        *w = f64::from(if mel <= center {
+                            (mel - left) / (center - left)
+                        } else {
+                            (right - mel) / (right - center)
+                        });
+                    }
+                }
+            }
+        }
+        scale => {
+            // librosa.filters.mel: computed in float64, stored as float32.
+            let mlo = hz_to_mel(cfg.fmin_hz, scale);
+            let mhi = hz_to_mel(cfg.fmax_hz, scale);
+            let pts: Vec<f64> = (0..cfg.n_mels + 2)
+                .map(|i| {
+                    let m = mlo + (mhi - mlo) * i as f64 / (cfg.n_mels + 1) as f64;
+                    mel_to_hz(m, scale)
+                })
+                .collect();
+            let fftfreqs: Vec<f64> = (0..n_bins)
+                .map(|k| k as f64 * (sr / 2.0) / (n_bins - 1) as f64)
+                .collect();
+            for (m, row) in dense.iter_mut().enumerate() {
+                let fd0 = pts[m + 1] - pts[m];
+                let fd1 = pts[m + 2] - pts[m + 1];
+                let enorm = match cfg.norm {
+                    MelNorm::Slaney => 2.0 / (pts[m + 2] - pts[m]),
+                    MelNorm::None => 1.0,
+                };
+                for (k, w) in row.iter_mut().enumerate() {
+                    let lower = -(pts[m] - fftfreqs[k]) / fd0;
+                    let upper = (pts[m + 2] - fftfreqs[k]) / fd1;
+                    let v = lower.min(upper).max(0.0) * enorm;
+                    *w = f64::from(v as f32);
+                }
+            }
+        }
+    }
+    dense
+        .into_iter()
+        .map(|row| {
+            let start = row.iter().position(|w| *w != 0.0).unwrap_or(0);
+            let end = row.iter().rposition(|w| *w != 0.0).map_or(start, |e| e + 1);
+            Filter {
+                start,
+                weights: row[start..end].to_vec(),
+            }
+        })
+        .collect()
+}
+
+fn window(kind: WindowKind, n: usize) -> Vec<f64> {
+    use std::f64::consts::PI;
+    match kind {
+        WindowKind::Hann => (0..n)
+            .map(|i| 0.5 - 0.5 * (2.0 * PI * i as f64 / n as f64).cos())
+            .collect(),
+        WindowKind::Povey => {
+            let a = 2.0 * PI / (n.max(2) - 1) as f64;
+            (0..n)
+                .map(|i| (0.5 - 0.5 * (a * i as f64).cos()).powf(0.85))
+                .collect()
+        }
+        WindowKind::Hamming => {
+            let a = 2.0 * PI / (n.max(2) - 1) as f64;
+            (0..n).map(|i| 0.54 - 0.46 * (a * i as f64).cos()).collect()
+        }
+    }
+}
+
+/// The planned feature extractor for one [`MelConfig`]. Shared read-only.
+pub struct MelExtractor {
+    cfg: MelConfig,
+    fft: Arc<dyn RealToComplex<f64>>,
+    window: Vec<f64>,
+    /// Offset of the window inside the `n_fft` buffer.
+    win_offset: usize,
+    filters: Vec<Filter>,
+}
+
+/// Per-worker buffers for [`MelExtractor::compute_into`].
+pub struct MelScratch {
+    frame: Vec<f64>,
+    spectrum: Vec<Complex<f64>>,
+    fft_scratch: Vec<Complex<f64>>,
+    power: Vec<f64>,
+    padded: Vec<f32>,
+}
+
+impl MelExtractor {
+    /// Plans the FFT and builds the window and filterbank. `cfg` must have
+    /// passed [`MelConfig::validate`].
+    pub fn new(cfg: &MelConfig) -> Self {
+        let mut planner = RealFftPlanner::<f64>::new();
+        let fft = planner.plan_fft_forward(cfg.n_fft);
+        let win_offset = match cfg.framing {
+            Framing::CenterReflect => (cfg.n_fft - cfg.win_length) / 2,
+            Framing::Kaldi => 0,
+        };
+        MelExtractor {
+            window: window(cfg.window, cfg.win_length),
+            filters: filterbank(cfg),
+            fft,
+            win_offset,
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// The configuration this extractor computes.
+    pub fn config(&self) -> &MelConfig {
+        &self.cfg
+    }
+
+    /// Fresh buffers for one worker.
+    pub fn scratch(&self) -> MelScratch {
+        MelScratch {
+            frame: self.fft.make_input_vec(),
+            spectrum: self.fft.make_output_vec(),
+            fft_scratch: self.fft.make_scratch_vec(),
+            power: vec![0.0; self.cfg.n_fft / 2 + 1],
+            padded: Vec::new(),
+        }
+    }
+
+    /// Computes the features of `samples` into `out` (cleared first) and
+    /// returns the number of frames. `out` holds `n_mels × frames` values in
+    /// the configured layout.
+    pub fn compute_into(&self, samples: &[f32], s: &mut MelScratch, out: &mut Vec<f32>) -> usize {
+        let cfg = &self.cfg;
+        let mut padded = std::mem::take(&mut s.padded);
+        let signal: &[f32] = match cfg.pad_to_seconds {
+            Some(_) => {
+                let n = cfg.padded_len(samples.len());
+                padded.clear();
+                padded.extend_from_slice(&samples[..samples.len().min(n)]);
+                padded.resize(n, 0.0);
+                &padded
+            }
+            None => samples,
+        };
+        let n_frames = cfg.n_frames(samples.len());
+        out.clear();
+        out.resize(n_frames * cfg.n_mels, 0.0);
+        let n = signal.len() as i64;
+        for t in 0..n_frames {
+            let first = match cfg.framing {
+                Framing::CenterReflect => {
+                    (t * cfg.hop_length) as i64 - (cfg.n_fft / 2) as i64 + self.win_offset as i64
+                }
+                Framing::Kaldi => {
+                    (t * cfg.hop_length + cfg.hop_length / 2) as i64 - (cfg.win_length / 2) as i64
+                }
+            };
+            self.frame(signal, n, first, s);
+            self.fft
+                .process_with_scratch(&mut s.frame, &mut s.spectrum, &mut s.fft_scratch)
+                .expect("buffers come from this plan, so their sizes match");
+            for (p, c) in s.power.iter_mut().zip(&s.spectrum) {
+                let m2 = c.re * c.re + c.im * c.im;
+                *p = if cfg.power == 2.0 {
+                    m2
+                } else {
+                    m2.powf(cfg.power / 2.0)
+                };
+            }
+            for (m, f) in self.filters.iter().enumerate() {
+                let bins = &s.power[f.start..f.start + f.weights.len()];
+                let e: f64 = bins.iter().zip(&f.weights).map(|(p, w)| p * w).sum();
+                let v = match cfg.log {
+                    LogKind::Ln { floor } => e.max(floor).ln(),
+                    LogKind::Whisper => (e as f32).max(1e-10).log10() as f64,
+                };
+                let idx = match cfg.layout {
+                    Layout::MelsFirst => m * n_frames + t,
+                    Layout::FramesFirst => t * cfg.n_mels + m,
+                };
+                out[idx] = v as f32;
+            }
+        }
+        s.padded = padded;
+        if cfg.log == LogKind::Whisper && !out.is_empty() {
+            let max = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for v in out.iter_mut() {
+                *v = (v.max(max - 8.0) + 4.0) / 4.0;
+            }
+        }
+        n_frames
+    }
+
+    /// Fills `s.frame` with the windowed frame whose window starts at signal
+    /// index `first` (may be negative or past the end: edges are mirrored).
+    fn frame(&self, signal: &[f32], n: i64, first: i64, s: &mut MelScratch) {
+        let cfg = &self.cfg;
+        let wl = cfg.win_length;
+        s.frame.iter_mut().for_each(|v| *v = 0.0);
+        let dst = &mut s.frame[self.win_offset..self.win_offset + wl];
+        if first >= 0 && first + wl as i64 <= n {
+            let src = &signal[first as usize..first as usize + wl];
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = f64::from(x);
+            }
+        } else {
+            for (j, d) in dst.iter_mut().enumerate() {
+                let i = first + j as i64;
+                let k = match cfg.framing {
+                    Framing::CenterReflect => reflect_numpy(i, n),
+                    Framing::Kaldi => reflect_kaldi(i, n),
+                };
+                *d = k.map_or(0.0, |k| f64::from(signal[k]));
+            }
+        }
+        if cfg.remove_dc {
+            let mean = dst.iter().sum::<f64>() / wl as f64;
+            dst.iter_mut().for_each(|v| *v -= mean);
+        }
+        if cfg.preemphasis != 0.0 {
+            for j in (1..wl).rev() {
+                dst[j] -= cfg.preemphasis * dst[j - 1];
+            }
+            dst[0] -= cfg.preemphasis * dst[0];
+        }
+        for (d, w) in dst.iter_mut().zip(&self.window) {
+            *d *= w;
+        }
+    }
+
+    /// Convenience wrapper: allocates scratch and output.
+    pub fn compute(&self, samples: &[f32]) -> (Vec<f32>, usize) {
+        let mut s = self.scratch();
+        let mut out = Vec::new();
+        let frames = self.compute_into(samples, &mut s, &mut out);
+        (out, frames)
+    }
+}
+
+/// numpy `pad(mode="reflect")` index map (edge not repeated; repeated
+/// reflection for pads longer than the signal).
+fn reflect_numpy(i: i64, n: i64) -> Option<usize> {
+    if n == 0 {
+        return None;
+    }
+    if n == 1 {
+        return Some(0);
+    }
+    let period = 2 * (n - 1);
+    let m = i.rem_euclid(period);
+    Some(if m < n { m } else { period - m } as usize)
+}
+
+/// Kaldi `ExtractWindow` mirroring for `snip_edges=false` (edge repeated).
+fn reflect_kaldi(i: i64, n: i64) -> Option<usize> {
+    if n == 0 {
+        return None;
+    }
+    let period = 2 * n;
+    let m = i.rem_euclid(period);
+    Some(if m < n { m } else { period - 1 - m } as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflect_matches_numpy() {
+        // np.pad(np.arange(4), 7, mode="reflect")
+        let want = [1, 0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2];
+        let got: Vec<usize> = (-7..11).map(|i| reflect_numpy(i, 4).unwrap()).collect();
+        assert_eq!(got, want);
+        // Kaldi: -1 → 0, -2 → 1, n → n-1.
+        assert_eq!(reflect_kaldi(-1, 5), Some(0));
+        assert_eq!(reflect_kaldi(-2, 5), Some(1));
+        assert_eq!(reflect_kaldi(5, 5), Some(4));
+    }
+
+    #[test]
+    fn frame_counts_follow_each_reference() {
+        let tel = MelConfig::preset("telephony").unwrap();
+        assert_eq!(tel.n_frames(16000), 201);
+        assert_eq!(tel.n_frames(79), 1);
+        let wh = MelConfig::preset("whisper").unwrap();
+        assert_eq!(wh.n_frames(32000), 200);
+        let k = MelConfig::preset("kaldi").unwrap();
+        assert_eq!(k.n_frames(16000), 200);
+        let mut wp = wh.clone();
+        wp.pad_to_seconds = Some(30.0);
+        assert_eq!(wp.n_frames(1234), 3000);
+    }
+
+    #[test]
+    fn slaney_filterbank_has_librosa_values() {
+        // librosa.filters.mel(sr=8000, n_fft=512, n_mels=80, fmin=0, fmax=4000):
+        // row 0 peaks at bin 1 (0.0130946...), rows are area-normalised.
+        let cfg = MelConfig::preset("telephony").unwrap();
+        let bank = filterbank(&cfg);
+        assert_eq!(bank.len(), 80);
+        assert!(bank.iter().all(|f| !f.weights.is_empty()));
+        // Slaney: below 1 kHz mels are linear, 80 mels over 0..4000 Hz → the
+        // first triangle spans 0..2·Δ with Δ = mel_to_hz(m_max/81).
+        let m_max = hz_to_mel(4000.0, MelScale::Slaney);
+        let d = mel_to_hz(m_max / 81.0, MelScale::Slaney);
+        let enorm = 2.0 / (2.0 * d);
+        let bin_hz = 8000.0 / 512.0;
+        let w1 = (bin_hz / d).min((2.0 * d - bin_hz) / d) * enorm;
+        let got = bank[0].weights[1 - bank[0].start];
+        assert!((got - w1).abs() < 1e-6, "{got} vs {w1}");
+    }
+
+    #[test]
+    fn empty_filters_and_bad_ranges_are_refused() {
+        let mut c = MelConfig::preset("telephony").unwrap();
+        c.n_mels = 400;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("empty") && e.contains("--n-mels"), "{e}");
+        let mut c = MelConfig::preset("telephony").unwrap();
+        c.fmax_hz = 5000.0;
+        assert!(c.validate().unwrap_err().to_string().contains("Nyquist"));
+        let mut c = MelConfig::preset("telephony").unwrap();
+        c.fmin_hz = 4000.0;
+        assert!(c.validate().unwrap_err().to_string().contains("--fmin"));
+        let mut c = MelConfig::preset("telephony").unwrap();
+        c.win_length = 600;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--win-length"));
+        for p in PRESETS {
+            MelConfig::preset(p).unwrap().validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn silence_gives_the_floor_and_a_tone_peaks_in_its_band() {
+        let cfg = MelConfig::preset("telephony").unwrap();
+        let ex = MelExtractor::new(&cfg);
+        let (out, frames) = ex.compute(&vec![0.0; 8000]);
+        assert_eq!(frames, 101);
+        assert_eq!(out.len(), 80 * 101);
+        assert!(out
+            .iter()
+            .all(|v| (*v - (1e-10f64).ln() as f32).abs() < 1e-6));
+        // 1 kHz tone: the loudest band is the one whose centre is nearest 1 kHz.
+        let tone: Vec<f32> = (0..8000)
+            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 8000.0).sin() * 0.5)
+            .collect();
+        let (out, frames) = ex.compute(&tone);
+        let t = frames / 2;
+        let best = (0..80)
+            .max_by(|a, b| out[a * frames + t].total_cmp(&out[b * frames + t]))
+            .unwrap();
+        let m_max = hz_to_mel(4000.0, MelScale::Slaney);
+        let centre = |m: usize| mel_to_hz(m_max * (m + 1) as f64 / 81.0, MelScale::Slaney);
+        let nearest = (0..80)
+            .min_by(|a, b| {
+                (centre(*a) - 1000.0)
+                    .abs()
+                    .total_cmp(&(centre(*b) - 1000.0).abs())
+            })
+            .unwrap();
+        assert!(best.abs_diff(nearest) <= 1, "{best} vs {nearest}");
+    }
+
+    #[test]
+    fn layouts_are_transposes() {
+        let mut cfg = MelConfig::preset("telephony").unwrap();
+        let x: Vec<f32> = (0..4000)
+            .map(|i| ((i * 7919) % 200) as f32 / 400.0 - 0.25)
+            .collect();
+        let (a, frames) = MelExtractor::new(&cfg).compute(&x);
+        cfg.layout = Layout::FramesFirst;
+        let (b, _) = MelExtractor::new(&cfg).compute(&x);
+        for m in 0..80 {
+            for t in 0..frames {
+                assert_eq!(a[m * frames + t], b[t * 80 + m]);
+            }
+        }
+    }
+}

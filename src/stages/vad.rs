@@ -1,0 +1,214 @@
+//! Stage 4 — **VAD**: WebRTC voice activity decisions per frame.
+//!
+//! In: one channel of `f32` samples at a rate the WebRTC VAD takes (8, 16, 32
+//! or 48 kHz), one frame of 10, 20 or 30 ms at a time. Out: a [`FrameInfo`]
+//! per frame (voiced or not, and the frame's mean square, which the chunker
+//! uses to find the quietest pause). No allocation per frame.
+//!
+//! One [`FrameVad`] per channel per file: the WebRTC VAD adapts to the noise
+//! floor, so its state must not leak from one file or channel to another
+//! (and `webrtc_vad::Vad` is not `Send`, so it never crosses threads).
+
+use webrtc_vad::{SampleRate, Vad, VadMode};
+
+/// The decision for one VAD frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameInfo {
+    /// The WebRTC VAD called this frame speech.
+    pub voiced: bool,
+    /// Mean square of the frame's samples (full scale = 1.0).
+    pub energy: f32,
+}
+
+/// VAD settings (validated by [`crate::config`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct VadConfig {
+    /// Aggressiveness 0 (keeps most) to 3 (drops most non-speech).
+    pub mode: u8,
+    /// Frame length: 10, 20 or 30 ms.
+    pub frame_ms: u32,
+}
+
+/// Errors of the VAD stage.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VadError {
+    #[error("the WebRTC VAD cannot run at {0} Hz (it takes 8000, 16000, 32000 or 48000); set --sample-rate to one of those and the input is resampled")]
+    Rate(u32),
+    #[error("VAD frame length {0} ms is not supported; use 10, 20 or 30")]
+    FrameMs(u32),
+    #[error("VAD mode {0} is not supported; use 0, 1, 2 or 3")]
+    Mode(u8),
+}
+
+impl VadConfig {
+    /// Checks the settings against what the WebRTC VAD accepts at `rate_hz`.
+    pub fn validate(&self, rate_hz: u32) -> Result<(), VadError> {
+        if self.mode > 3 {
+            return Err(VadError::Mode(self.mode));
+        }
+        if ![10, 20, 30].contains(&self.frame_ms) {
+            return Err(VadError::FrameMs(self.frame_ms));
+        }
+        if ![8000, 16000, 32000, 48000].contains(&rate_hz) {
+            return Err(VadError::Rate(rate_hz));
+        }
+        Ok(())
+    }
+
+    /// Samples per VAD frame at `rate_hz`.
+    pub fn frame_len(&self, rate_hz: u32) -> usize {
+        (rate_hz as usize / 1000) * self.frame_ms as usize
+    }
+}
+
+/// A WebRTC VAD bound to one channel of one file.
+pub struct FrameVad {
+    vad: Vad,
+    frame_len: usize,
+    pcm: Vec<i16>,
+}
+
+impl FrameVad {
+    /// A fresh VAD for one channel at `rate_hz`.
+    pub fn new(cfg: &VadConfig, rate_hz: u32) -> Result<Self, VadError> {
+        cfg.validate(rate_hz)?;
+        let rate = match rate_hz {
+            8000 => SampleRate::Rate8kHz,
+            16000 => SampleRate::Rate16kHz,
+            32000 => SampleRate::Rate32kHz,
+            _ => SampleRate::Rate48kHz,
+        };
+        let mode = match cfg.mode {
+            0 => VadMode::Quality,
+            1 => VadMode::LowBitrate,
+            2 => VadMode::Aggressive,
+            _ => VadMode::VeryAggressive,
+        };
+        let frame_len = cfg.frame_len(rate_hz);
+        Ok(FrameVad {
+            vad: Vad::new_with_rate_and_mode(rate, mode),
+            frame_len,
+            pcm: vec![0; frame_len],
+        })
+    }
+
+    /// Samples per frame.
+    pub fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// Classifies one frame of exactly [`Self::frame_len`] samples.
+    pub fn classify(&mut self, frame: &[f32]) -> FrameInfo {
+        debug_assert_eq!(frame.len(), self.frame_len);
+        let mut sum = 0.0f32;
+        for (dst, &x) in self.pcm.iter_mut().zip(frame) {
+            *dst = to_i16(x);
+            sum += x * x;
+        }
+        // The frame length is one the VAD accepts (checked in `new`), so it
+        // cannot return an error; treat one as "not speech" all the same.
+        let voiced = self.vad.is_voice_segment(&self.pcm).unwrap_or(false);
+        FrameInfo {
+            voiced,
+            energy: sum / self.frame_len as f32,
+        }
+    }
+}
+
+/// `f32` in `[-1, 1]` → 16-bit PCM, rounding to nearest and saturating
+/// (exact inverse of the decoder's `i16 / 32768`).
+#[inline]
+pub fn to_i16(x: f32) -> i16 {
+    (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation_names_the_problem() {
+        let ok = VadConfig {
+            mode: 3,
+            frame_ms: 30,
+        };
+        assert!(ok.validate(8000).is_ok());
+        assert_eq!(ok.validate(22050), Err(VadError::Rate(22050)));
+        assert!(ok
+            .validate(22050)
+            .unwrap_err()
+            .to_string()
+            .contains("--sample-rate"));
+        let bad = VadConfig {
+            mode: 3,
+            frame_ms: 25,
+        };
+        assert_eq!(bad.validate(8000), Err(VadError::FrameMs(25)));
+        assert_eq!(
+            VadConfig {
+                mode: 4,
+                frame_ms: 10
+            }
+            .validate(8000),
+            Err(VadError::Mode(4))
+        );
+    }
+
+    #[test]
+    fn frame_lengths_over_rates_and_sizes() {
+        for rate in [8000u32, 16000, 32000, 48000] {
+            for ms in [10u32, 20, 30] {
+                let cfg = VadConfig {
+                    mode: 2,
+                    frame_ms: ms,
+                };
+                let mut vad = FrameVad::new(&cfg, rate).unwrap();
+                assert_eq!(vad.frame_len(), (rate * ms / 1000) as usize);
+                // Silence is never speech, at any rate and frame size.
+                let silence = vec![0.0f32; vad.frame_len()];
+                for _ in 0..20 {
+                    assert!(!vad.classify(&silence).voiced);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn voiced_harmonic_signal_is_speech_and_energy_is_mean_square() {
+        let cfg = VadConfig {
+            mode: 3,
+            frame_ms: 30,
+        };
+        let mut vad = FrameVad::new(&cfg, 8000).unwrap();
+        let n = vad.frame_len();
+        // A vowel-like signal: 150 Hz fundamental with harmonics, AM-modulated.
+        let mut voiced = 0;
+        for f in 0..50 {
+            let frame: Vec<f32> = (0..n)
+                .map(|i| {
+                    let t = (f * n + i) as f32 / 8000.0;
+                    (1..8)
+                        .map(|h| {
+                            (2.0 * std::f32::consts::PI * 150.0 * h as f32 * t).sin() / h as f32
+                        })
+                        .sum::<f32>()
+                        * 0.2
+                })
+                .collect();
+            let info = vad.classify(&frame);
+            let ms = frame.iter().map(|x| x * x).sum::<f32>() / n as f32;
+            assert!((info.energy - ms).abs() < 1e-6);
+            voiced += usize::from(info.voiced);
+        }
+        assert!(voiced > 40, "only {voiced}/50 frames voiced");
+    }
+
+    #[test]
+    fn to_i16_inverts_decoder_scaling() {
+        for v in [i16::MIN, -1000, -1, 0, 1, 1234, i16::MAX] {
+            assert_eq!(to_i16(f32::from(v) / 32768.0), v);
+        }
+        assert_eq!(to_i16(2.0), i16::MAX);
+        assert_eq!(to_i16(-2.0), i16::MIN);
+    }
+}

@@ -1,0 +1,686 @@
+//! Per-input work (an edge of the pipeline): streams one recording through
+//! the stages and writes its chunks.
+//!
+//! ```text
+//! file ─ read block ─ decode+split (per channel) ─ resample ─ VAD frames ─ Sectioner ─ plan
+//!                                                                              │
+//!                                  chunk samples (≤ max_chunk) ─ spawn ─ WAV + mel .npy
+//! ```
+//!
+//! Each channel of a file is its own task (rayon): it reads the file in
+//! blocks, so memory is bounded by the longest open section, not the file.
+//! Closed sections become chunk jobs spawned into the file's rayon scope;
+//! when too many are in flight the channel task runs the job itself, which
+//! bounds memory without blocking a thread. Every output is a pure function
+//! of (input, channel, chunk), so bytes do not depend on the thread count.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::SegmentConfig;
+use crate::input::Input;
+use crate::sink::{self, Row, Written};
+use crate::stages::chunk::{ChunkParams, Plan, Sectioner, Span};
+use crate::stages::decode::{self, DecodeError, WavInfo};
+use crate::stages::mel::{MelExtractor, MelScratch};
+use crate::stages::resample::{resample_all, StreamResampler};
+use crate::stages::vad::FrameVad;
+
+/// Frames read from the file per block.
+const BLOCK_FRAMES: usize = 16 * 1024;
+
+/// Stages whose CPU time is measured.
+pub const STAGES: [&str; 6] = ["decode", "resample", "vad", "chunk", "mel", "write"];
+
+/// CPU nanoseconds per stage, summed over all threads.
+#[derive(Default)]
+pub struct Timings([AtomicU64; 6]);
+
+impl Timings {
+    fn add(&self, stage: usize, since: Instant) {
+        self.0[stage].fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+    /// Seconds per stage name.
+    pub fn seconds(&self) -> BTreeMap<&'static str, f64> {
+        STAGES
+            .iter()
+            .zip(&self.0)
+            .map(|(n, v)| (*n, v.load(Ordering::Relaxed) as f64 / 1e9))
+            .collect()
+    }
+}
+
+const T_DECODE: usize = 0;
+const T_RESAMPLE: usize = 1;
+const T_VAD: usize = 2;
+const T_CHUNK: usize = 3;
+const T_MEL: usize = 4;
+const T_WRITE: usize = 5;
+
+/// Shared, read-only state of a run (plus counters).
+pub struct Ctx<'a> {
+    /// Output folder.
+    pub out: &'a Path,
+    /// Segmentation settings (`run`, `segment`).
+    pub seg: Option<&'a SegmentConfig>,
+    /// Feature extractor (`run`, `mel`).
+    pub mel: Option<&'a MelExtractor>,
+    /// Write chunk WAVs.
+    pub write_wav: bool,
+    /// Truncated inputs are errors.
+    pub strict: bool,
+    /// Chunk jobs queued or running.
+    pub in_flight: AtomicUsize,
+    /// Most chunk jobs queued at once.
+    pub max_in_flight: usize,
+    /// Set on an environment failure (disk full, not writable): stop starting work.
+    pub abort: AtomicBool,
+    /// CPU time per stage.
+    pub timings: Timings,
+}
+
+/// Why one input failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Stable reason code.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+    /// An environment failure (exit code 3), not a problem of the input.
+    #[serde(skip)]
+    pub environment: bool,
+}
+
+impl Failure {
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.into(),
+            message: message.into(),
+            environment: false,
+        }
+    }
+    fn env(e: &io::Error, what: &Path) -> Self {
+        Failure {
+            code: "write_failed".into(),
+            message: format!("cannot write {}: {e}", what.display()),
+            environment: true,
+        }
+    }
+}
+
+impl From<DecodeError> for Failure {
+    fn from(e: DecodeError) -> Self {
+        Failure::new(e.code(), e.to_string())
+    }
+}
+
+/// Count and speech seconds of dropped speech.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DropStat {
+    /// Regions dropped.
+    pub count: u64,
+    /// Their speech, seconds.
+    pub speech_s: f64,
+}
+
+/// What one input produced (everything but its rows).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileStats {
+    /// Sample encoding (`pcm16`, `ulaw`, …).
+    pub format: String,
+    /// Channels in the file.
+    pub channels: usize,
+    /// Rate of the file, Hz.
+    pub sample_rate: u32,
+    /// Audio length, seconds.
+    pub duration_s: f64,
+    /// The file was shorter than its header said.
+    pub truncated: bool,
+    /// Chunks written.
+    pub chunks: usize,
+    /// Seconds of audio in chunks.
+    pub chunk_s: f64,
+    /// Dropped speech by reason.
+    pub dropped: BTreeMap<String, DropStat>,
+    /// Splits without a pause.
+    pub forced_cuts: usize,
+}
+
+/// The outcome of one input that did not fail.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Done {
+    /// Manifest rows in (channel, start) order.
+    pub rows: Vec<Row>,
+    /// Every file written (for `--resume`).
+    pub written: Vec<Written>,
+    /// Statistics.
+    pub stats: FileStats,
+}
+
+thread_local! {
+    /// Per-thread mel buffers, keyed by the extractor's address.
+    static MEL_SCRATCH: RefCell<Option<(usize, MelScratch, Vec<f32>)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's mel scratch and output buffer for `ex`.
+fn with_scratch<R>(ex: &MelExtractor, f: impl FnOnce(&mut MelScratch, &mut Vec<f32>) -> R) -> R {
+    MEL_SCRATCH.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let key = ex as *const MelExtractor as usize;
+        if slot.as_ref().is_none_or(|(k, _, _)| *k != key) {
+            *slot = Some((key, ex.scratch(), Vec::new()));
+        }
+        let (_, s, out) = slot.as_mut().expect("just filled");
+        f(s, out)
+    })
+}
+
+/// Computes and writes the features of one chunk; returns (relative path, frames, shape, bytes).
+fn write_mel(
+    ctx: &Ctx,
+    ex: &MelExtractor,
+    samples: &[f32],
+    rate_hz: u32,
+    id: &str,
+) -> Result<(String, usize, [usize; 2], u64), Failure> {
+    let t = Instant::now();
+    let cfg = ex.config();
+    let resampled;
+    let input = if rate_hz == cfg.sample_rate_hz {
+        samples
+    } else {
+        resampled = resample_all(samples, rate_hz, cfg.sample_rate_hz)
+            .map_err(|e| Failure::new("resample_error", e.to_string()))?;
+        &resampled[..]
+    };
+    let path = ctx.out.join("mel").join(format!("{id}.npy"));
+    with_scratch(ex, |s, out| {
+        let frames = ex.compute_into(input, s, out);
+        ctx.timings.add(T_MEL, t);
+        let t = Instant::now();
+        let shape = cfg.shape(frames);
+        sink::write_atomic(&path, |w| sink::write_npy(w, out, shape))
+            .map_err(|e| Failure::env(&e, &path))?;
+        ctx.timings.add(T_WRITE, t);
+        Ok((
+            sink::rel_to(ctx.out, &path),
+            frames,
+            shape,
+            sink::npy_size(shape),
+        ))
+    })
+}
+
+/// One chunk ready to be written.
+struct ChunkJob {
+    id: String,
+    channel: usize,
+    role: String,
+    span: Span,
+    samples: Vec<f32>,
+}
+
+/// Shared by the channel tasks of one file.
+struct FileSink {
+    rows: Mutex<Vec<(Row, Vec<Written>)>>,
+    failure: Mutex<Option<Failure>>,
+}
+
+fn run_chunk_job(
+    ctx: &Ctx,
+    input: &Input,
+    info: &WavInfo,
+    seg: &SegmentConfig,
+    job: ChunkJob,
+    sink_: &FileSink,
+) {
+    let rate = seg.sample_rate_hz;
+    let mut written = Vec::new();
+    let res = (|| -> Result<Row, Failure> {
+        let start_s = job.span.start as f64 / f64::from(rate);
+        let end_s = job.span.end as f64 / f64::from(rate);
+        let (audio_filepath, offset) = if ctx.write_wav {
+            let t = Instant::now();
+            let path = ctx.out.join("wav").join(format!("{}.wav", job.id));
+            sink::write_atomic(&path, |w| sink::write_wav(w, &job.samples, rate))
+                .map_err(|e| Failure::env(&e, &path))?;
+            ctx.timings.add(T_WRITE, t);
+            let rel = sink::rel_to(ctx.out, &path);
+            written.push(Written {
+                path: rel.clone(),
+                bytes: sink::wav_size(job.samples.len()),
+            });
+            (rel, 0.0)
+        } else {
+            let rel = sink::relative_path(&input.path, ctx.out);
+            (rel.to_string_lossy().replace('\\', "/"), start_s)
+        };
+        let mut row = Row {
+            id: job.id.clone(),
+            audio_filepath,
+            offset,
+            duration: job.span.len() as f64 / f64::from(rate),
+            text: String::new(),
+            source: input.source.clone(),
+            channel: job.channel,
+            role: job.role.clone(),
+            start: start_s,
+            end: end_s,
+            sample_rate: rate,
+            mel_filepath: None,
+            n_frames: None,
+            n_mels: None,
+            mel_shape: None,
+            truncated: info.truncated,
+        };
+        if let Some(ex) = ctx.mel {
+            let (rel, frames, shape, bytes) = write_mel(ctx, ex, &job.samples, rate, &job.id)?;
+            written.push(Written {
+                path: rel.clone(),
+                bytes,
+            });
+            row.mel_filepath = Some(rel);
+            row.n_frames = Some(frames);
+            row.n_mels = Some(ex.config().n_mels);
+            row.mel_shape = Some(shape);
+        }
+        Ok(row)
+    })();
+    match res {
+        Ok(row) => sink_
+            .rows
+            .lock()
+            .expect("no panic while holding the lock")
+            .push((row, written)),
+        Err(f) => {
+            if f.environment {
+                ctx.abort.store(true, Ordering::Relaxed);
+            }
+            let mut slot = sink_
+                .failure
+                .lock()
+                .expect("no panic while holding the lock");
+            if slot.is_none() {
+                *slot = Some(f);
+            }
+        }
+    }
+}
+
+/// Segments one input (and computes its features when `ctx.mel` is set).
+pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Done, Failure> {
+    let seg = ctx.seg.expect("process_file runs for run/segment only");
+    let mut f = File::open(&input.path)
+        .map_err(|e| Failure::new("read_error", format!("cannot open: {e}")))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| Failure::new("read_error", e.to_string()))?;
+    if !meta.is_file() {
+        return Err(Failure::new(
+            "not_regular_file",
+            "not a regular file; skipped",
+        ));
+    }
+    let info = decode::read_header(&mut io::BufReader::new(&mut f), meta.len())?;
+    if info.truncated && ctx.strict {
+        return Err(Failure::new(
+            "truncated",
+            format!(
+                "the data chunk runs past the end of the file ({} bytes of audio present); --strict makes this an error",
+                info.data_len
+            ),
+        ));
+    }
+    let channels: Vec<(usize, String)> = (0..info.channels)
+        .filter_map(|c| seg.role(c, info.channels).map(|r| (c, r)))
+        .collect();
+    if channels.is_empty() {
+        return Err(Failure::new(
+            "no_channels_selected",
+            format!(
+                "--channels skips every channel of this {}-channel file",
+                info.channels
+            ),
+        ));
+    }
+    if info.sample_rate_hz != seg.sample_rate_hz {
+        StreamResampler::new(info.sample_rate_hz, seg.sample_rate_hz)
+            .map_err(|e| Failure::new("resample_error", e.to_string()))?;
+    }
+    let fsink = FileSink {
+        rows: Mutex::new(Vec::new()),
+        failure: Mutex::new(None),
+    };
+    let per_channel: Vec<Result<ChannelStats, Failure>> = rayon::scope(|s| {
+        use rayon::prelude::*;
+        channels
+            .par_iter()
+            .map(|(c, role)| process_channel(ctx, s, input, &info, seg, *c, role, &fsink))
+            .collect()
+    });
+    if let Some(f) = fsink.failure.into_inner().expect("lock not poisoned") {
+        return Err(f);
+    }
+    let mut stats = FileStats {
+        format: info.format.name().into(),
+        channels: info.channels,
+        sample_rate: info.sample_rate_hz,
+        duration_s: info.duration_s(),
+        truncated: info.truncated,
+        ..FileStats::default()
+    };
+    for cs in per_channel {
+        let cs = cs?;
+        stats.truncated |= cs.short_read;
+        stats.forced_cuts += cs.forced_cuts;
+        for (k, v) in cs.dropped {
+            let e = stats.dropped.entry(k).or_default();
+            e.count += v.count;
+            e.speech_s += v.speech_s;
+        }
+    }
+    let mut pairs = fsink.rows.into_inner().expect("lock not poisoned");
+    pairs.sort_by(|a, b| (a.0.channel, &a.0.id).cmp(&(b.0.channel, &b.0.id)));
+    let mut done = Done {
+        stats,
+        ..Done::default()
+    };
+    for (row, w) in pairs {
+        done.stats.chunks += 1;
+        done.stats.chunk_s += row.duration;
+        done.rows.push(row);
+        done.written.extend(w);
+    }
+    Ok(done)
+}
+
+#[derive(Default)]
+struct ChannelStats {
+    dropped: BTreeMap<String, DropStat>,
+    forced_cuts: usize,
+    short_read: bool,
+}
+
+/// Streams one channel: read → decode → resample → VAD → sections → chunk jobs.
+#[allow(clippy::too_many_arguments)] // the stage inputs of one task; bundling them hides nothing
+fn process_channel<'s>(
+    ctx: &'s Ctx,
+    scope: &rayon::Scope<'s>,
+    input: &'s Input,
+    info: &'s WavInfo,
+    seg: &'s SegmentConfig,
+    channel: usize,
+    role: &str,
+    fsink: &'s FileSink,
+) -> Result<ChannelStats, Failure> {
+    let rate = seg.sample_rate_hz;
+    let mut file =
+        File::open(&input.path).map_err(|e| Failure::new("read_error", e.to_string()))?;
+    file.seek(SeekFrom::Start(info.data_offset))
+        .map_err(|e| Failure::new("read_error", e.to_string()))?;
+    let mut vad =
+        FrameVad::new(&seg.vad, rate).map_err(|e| Failure::new("bad_config", e.to_string()))?;
+    let fl = vad.frame_len();
+    let params = ChunkParams::new(&seg.chunk, rate, fl);
+    let mut sect = Sectioner::new(params);
+    let mut resampler = if info.sample_rate_hz != rate {
+        Some(
+            StreamResampler::new(info.sample_rate_hz, rate)
+                .map_err(|e| Failure::new("resample_error", e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let mut stats = ChannelStats::default();
+    let mut buf = vec![0u8; BLOCK_FRAMES * info.block_align];
+    let mut dec: Vec<f32> = Vec::with_capacity(BLOCK_FRAMES);
+    let mut audio: Vec<f32> = Vec::new();
+    let mut audio_start = 0usize;
+    let mut vad_pos = 0usize;
+    let mut remaining = info.data_len;
+    let emit = |plan: Plan, audio: &[f32], audio_start: usize, stats: &mut ChannelStats| {
+        stats.forced_cuts += plan.forced_cuts;
+        for (span, reason) in plan.dropped {
+            let e = stats.dropped.entry(reason.code().to_string()).or_default();
+            e.count += 1;
+            e.speech_s += span.len() as f64 / f64::from(rate);
+        }
+        for span in plan.chunks {
+            let samples = audio[span.start - audio_start..span.end - audio_start].to_vec();
+            let job = ChunkJob {
+                id: format!("{}-{}-{:010}", input.id_base, role, span.start),
+                channel,
+                role: role.to_string(),
+                span,
+                samples,
+            };
+            if ctx.in_flight.fetch_add(1, Ordering::AcqRel) < ctx.max_in_flight {
+                scope.spawn(move |_| {
+                    run_chunk_job(ctx, input, info, seg, job, fsink);
+                    ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+                });
+            } else {
+                ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+                run_chunk_job(ctx, input, info, seg, job, fsink);
+            }
+        }
+    };
+    let mut finished = false;
+    while !finished {
+        if ctx.abort.load(Ordering::Relaxed) {
+            return Err(Failure::new(
+                "aborted",
+                "the run stopped after an output error",
+            ));
+        }
+        let t = Instant::now();
+        dec.clear();
+        if remaining > 0 {
+            let want = (remaining as usize).min(buf.len());
+            let got = read_full(&mut file, &mut buf[..want])
+                .map_err(|e| Failure::new("read_error", e.to_string()))?;
+            if got < want {
+                // The file shrank under us: decode what is there.
+                stats.short_read = true;
+                remaining = 0;
+            } else {
+                remaining -= got as u64;
+            }
+            let whole = got - got % info.block_align;
+            decode::decode_channel(info, &buf[..whole], channel, &mut dec);
+        }
+        ctx.timings.add(T_DECODE, t);
+        let t = Instant::now();
+        match resampler.as_mut() {
+            Some(r) => {
+                let res = r.push(&dec, &mut audio);
+                if res.is_ok() && remaining == 0 {
+                    r.finish(&mut audio)
+                } else {
+                    res
+                }
+                .map_err(|e| Failure::new("resample_error", e.to_string()))?;
+            }
+            None => audio.extend_from_slice(&dec),
+        }
+        if resampler.is_some() {
+            ctx.timings.add(T_RESAMPLE, t);
+        }
+        finished = remaining == 0;
+        // VAD over every whole frame now available.
+        let t = Instant::now();
+        let mut vad_ns = 0u64;
+        while vad_pos + fl <= audio_start + audio.len() {
+            let tv = Instant::now();
+            let frame = &audio[vad_pos - audio_start..vad_pos - audio_start + fl];
+            let fi = vad.classify(frame);
+            vad_ns += tv.elapsed().as_nanos() as u64;
+            vad_pos += fl;
+            if let Some(plan) = sect.push(fi) {
+                emit(plan, &audio, audio_start, &mut stats);
+            }
+        }
+        if finished {
+            let total = audio_start + audio.len();
+            if let Some(plan) = sect.finish(total) {
+                emit(plan, &audio, audio_start, &mut stats);
+            }
+        }
+        let all = t.elapsed().as_nanos() as u64;
+        ctx.timings.0[T_VAD].fetch_add(vad_ns, Ordering::Relaxed);
+        ctx.timings.0[T_CHUNK].fetch_add(all.saturating_sub(vad_ns), Ordering::Relaxed);
+        // Drop audio no future chunk needs (amortised: only in big steps).
+        let keep = sect.keep_from().max(audio_start);
+        if keep - audio_start >= audio.len() / 2 && keep > audio_start {
+            audio.drain(..keep - audio_start);
+            audio_start = keep;
+        }
+    }
+    Ok(stats)
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// One item for the `mel` job: a chunk WAV (or a range of one channel of a
+/// source when the manifest row came from `run --no-wav`).
+#[derive(Debug, Clone)]
+pub struct MelItem {
+    /// Audio file to read.
+    pub path: PathBuf,
+    /// Name for messages.
+    pub source: String,
+    /// Output id (`mel/<id>.npy`).
+    pub id: String,
+    /// The manifest row this item came from, if any.
+    pub row: Option<Row>,
+}
+
+/// Computes the features of one existing chunk.
+pub fn process_mel_item(ctx: &Ctx, item: &MelItem) -> Result<Done, Failure> {
+    let ex = ctx.mel.expect("mel job has an extractor");
+    let t = Instant::now();
+    let mut f = File::open(&item.path)
+        .map_err(|e| Failure::new("read_error", format!("cannot open: {e}")))?;
+    let len = f
+        .metadata()
+        .map_err(|e| Failure::new("read_error", e.to_string()))?
+        .len();
+    let info = decode::read_header(&mut io::BufReader::new(&mut f), len)?;
+    if info.truncated && ctx.strict {
+        return Err(Failure::new(
+            "truncated",
+            "the data chunk runs past the end of the file",
+        ));
+    }
+    let (channel, first, count) = match &item.row {
+        Some(r) if r.offset > 0.0 || info.channels > 1 => {
+            let rate = f64::from(info.sample_rate_hz);
+            let first = (r.offset * rate).round() as u64;
+            let count = (r.duration * rate).round() as u64;
+            (r.channel, first, count)
+        }
+        _ => (0, 0, info.frames()),
+    };
+    if channel >= info.channels {
+        return Err(Failure::new(
+            "bad_channel_count",
+            format!(
+                "manifest asks for channel {channel} but the file has {}",
+                info.channels
+            ),
+        ));
+    }
+    if item.row.is_none() && info.channels > 1 {
+        return Err(Failure::new(
+            "not_mono",
+            format!(
+                "mel expects mono chunk WAVs; this file has {} channels (run `callprep segment` or `run` on it)",
+                info.channels
+            ),
+        ));
+    }
+    let first = first.min(info.frames());
+    let count = count.min(info.frames() - first);
+    f.seek(SeekFrom::Start(
+        info.data_offset + first * info.block_align as u64,
+    ))
+    .map_err(|e| Failure::new("read_error", e.to_string()))?;
+    let mut samples = Vec::with_capacity(count as usize);
+    let mut buf = vec![0u8; BLOCK_FRAMES * info.block_align];
+    let mut left = count;
+    while left > 0 {
+        let want = (left as usize).min(BLOCK_FRAMES) * info.block_align;
+        let got = read_full(&mut f, &mut buf[..want])
+            .map_err(|e| Failure::new("read_error", e.to_string()))?;
+        let whole = got - got % info.block_align;
+        decode::decode_channel(&info, &buf[..whole], channel, &mut samples);
+        if got < want {
+            break;
+        }
+        left -= (whole / info.block_align) as u64;
+    }
+    ctx.timings.add(T_DECODE, t);
+    let (rel, frames, shape, bytes) = write_mel(ctx, ex, &samples, info.sample_rate_hz, &item.id)?;
+    let duration = samples.len() as f64 / f64::from(info.sample_rate_hz);
+    let mut row = match &item.row {
+        Some(r) => r.clone(),
+        None => Row {
+            id: item.id.clone(),
+            audio_filepath: String::new(),
+            offset: 0.0,
+            duration,
+            text: String::new(),
+            source: item.source.clone(),
+            channel: 0,
+            role: "mixed".into(),
+            start: 0.0,
+            end: duration,
+            sample_rate: info.sample_rate_hz,
+            mel_filepath: None,
+            n_frames: None,
+            n_mels: None,
+            mel_shape: None,
+            truncated: info.truncated,
+        },
+    };
+    row.audio_filepath = sink::relative_path(&item.path, ctx.out)
+        .to_string_lossy()
+        .replace('\\', "/");
+    row.mel_filepath = Some(rel.clone());
+    row.n_frames = Some(frames);
+    row.n_mels = Some(ex.config().n_mels);
+    row.mel_shape = Some(shape);
+    Ok(Done {
+        stats: FileStats {
+            format: info.format.name().into(),
+            channels: info.channels,
+            sample_rate: info.sample_rate_hz,
+            duration_s: duration,
+            truncated: info.truncated,
+            chunks: 1,
+            chunk_s: duration,
+            ..FileStats::default()
+        },
+        rows: vec![row],
+        written: vec![Written { path: rel, bytes }],
+    })
+}
