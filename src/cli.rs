@@ -114,7 +114,7 @@ pub struct SegmentArgs {
     #[arg(long, value_name = "S", default_value_t = 20.0)]
     pub max_chunk: f64,
     /// Silence kept before and after speech, in ms (pre-roll protects soft onsets).
-    #[arg(long, value_name = "MS", default_value_t = 150)]
+    #[arg(long, value_name = "MS", default_value_t = 200)]
     pub pad_ms: u32,
     /// Pauses shorter than this (ms) stay inside a chunk; longer ones may end it.
     #[arg(long, value_name = "MS", default_value_t = 400)]

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod input;
+pub mod pipeline;
 pub mod sink;
 pub mod stages;
 pub mod worker;

@@ -27,12 +27,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::SegmentConfig;
 use crate::input::Input;
+use crate::pipeline::ChannelSegmenter;
 use crate::sink::{self, Row, Written};
-use crate::stages::chunk::{ChunkParams, Plan, Sectioner, Span};
+use crate::stages::chunk::{Plan, Span};
 use crate::stages::decode::{self, DecodeError, WavInfo};
 use crate::stages::mel::{MelExtractor, MelScratch};
 use crate::stages::resample::{resample_all, StreamResampler};
-use crate::stages::vad::FrameVad;
 
 /// Frames read from the file per block.
 const BLOCK_FRAMES: usize = 16 * 1024;
@@ -426,11 +426,8 @@ fn process_channel<'s>(
         File::open(&input.path).map_err(|e| Failure::new("read_error", e.to_string()))?;
     file.seek(SeekFrom::Start(info.data_offset))
         .map_err(|e| Failure::new("read_error", e.to_string()))?;
-    let mut vad =
-        FrameVad::new(&seg.vad, rate).map_err(|e| Failure::new("bad_config", e.to_string()))?;
-    let fl = vad.frame_len();
-    let params = ChunkParams::new(&seg.chunk, rate, fl);
-    let mut sect = Sectioner::new(params);
+    let mut segmenter =
+        ChannelSegmenter::new(seg).map_err(|e| Failure::new("bad_config", e.to_string()))?;
     let mut resampler = if info.sample_rate_hz != rate {
         Some(
             StreamResampler::new(info.sample_rate_hz, rate)
@@ -442,11 +439,10 @@ fn process_channel<'s>(
     let mut stats = ChannelStats::default();
     let mut buf = vec![0u8; BLOCK_FRAMES * info.block_align];
     let mut dec: Vec<f32> = Vec::with_capacity(BLOCK_FRAMES);
-    let mut audio: Vec<f32> = Vec::new();
-    let mut audio_start = 0usize;
-    let mut vad_pos = 0usize;
+    let mut resampled: Vec<f32> = Vec::new();
     let mut remaining = info.data_len;
-    let emit = |plan: Plan, audio: &[f32], audio_start: usize, stats: &mut ChannelStats| {
+    let mut short_read = false;
+    let mut emit = |plan: Plan, audio: &[f32], audio_start: usize| {
         stats.forced_cuts += plan.forced_cuts;
         for (span, reason) in plan.dropped {
             let e = stats.dropped.entry(reason.code().to_string()).or_default();
@@ -473,8 +469,7 @@ fn process_channel<'s>(
             }
         }
     };
-    let mut finished = false;
-    while !finished {
+    while remaining > 0 {
         if ctx.abort.load(Ordering::Relaxed) {
             return Err(Failure::new(
                 "aborted",
@@ -483,67 +478,49 @@ fn process_channel<'s>(
         }
         let t = Instant::now();
         dec.clear();
-        if remaining > 0 {
-            let want = (remaining as usize).min(buf.len());
-            let got = read_full(&mut file, &mut buf[..want])
-                .map_err(|e| Failure::new("read_error", e.to_string()))?;
-            if got < want {
-                // The file shrank under us: decode what is there.
-                stats.short_read = true;
-                remaining = 0;
-            } else {
-                remaining -= got as u64;
-            }
-            let whole = got - got % info.block_align;
-            decode::decode_channel(info, &buf[..whole], channel, &mut dec);
+        let want = (remaining as usize).min(buf.len());
+        let got = read_full(&mut file, &mut buf[..want])
+            .map_err(|e| Failure::new("read_error", e.to_string()))?;
+        if got < want {
+            // The file shrank under us: decode what is there.
+            short_read = true;
+            remaining = 0;
+        } else {
+            remaining -= got as u64;
         }
+        let whole = got - got % info.block_align;
+        decode::decode_channel(info, &buf[..whole], channel, &mut dec);
         ctx.timings.add(T_DECODE, t);
-        let t = Instant::now();
-        match resampler.as_mut() {
+        let samples: &[f32] = match resampler.as_mut() {
             Some(r) => {
-                let res = r.push(&dec, &mut audio);
-                if res.is_ok() && remaining == 0 {
-                    r.finish(&mut audio)
-                } else {
-                    res
-                }
-                .map_err(|e| Failure::new("resample_error", e.to_string()))?;
+                let t = Instant::now();
+                resampled.clear();
+                r.push(&dec, &mut resampled)
+                    .and_then(|()| {
+                        if remaining == 0 {
+                            r.finish(&mut resampled)
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .map_err(|e| Failure::new("resample_error", e.to_string()))?;
+                ctx.timings.add(T_RESAMPLE, t);
+                &resampled
             }
-            None => audio.extend_from_slice(&dec),
-        }
-        if resampler.is_some() {
-            ctx.timings.add(T_RESAMPLE, t);
-        }
-        finished = remaining == 0;
-        // VAD over every whole frame now available.
+            None => &dec,
+        };
         let t = Instant::now();
-        let mut vad_ns = 0u64;
-        while vad_pos + fl <= audio_start + audio.len() {
-            let tv = Instant::now();
-            let frame = &audio[vad_pos - audio_start..vad_pos - audio_start + fl];
-            let fi = vad.classify(frame);
-            vad_ns += tv.elapsed().as_nanos() as u64;
-            vad_pos += fl;
-            if let Some(plan) = sect.push(fi) {
-                emit(plan, &audio, audio_start, &mut stats);
-            }
-        }
-        if finished {
-            let total = audio_start + audio.len();
-            if let Some(plan) = sect.finish(total) {
-                emit(plan, &audio, audio_start, &mut stats);
-            }
+        segmenter.push(samples, &mut emit);
+        if remaining == 0 {
+            segmenter.finish(&mut emit);
         }
         let all = t.elapsed().as_nanos() as u64;
-        ctx.timings.0[T_VAD].fetch_add(vad_ns, Ordering::Relaxed);
-        ctx.timings.0[T_CHUNK].fetch_add(all.saturating_sub(vad_ns), Ordering::Relaxed);
-        // Drop audio no future chunk needs (amortised: only in big steps).
-        let keep = sect.keep_from().max(audio_start);
-        if keep - audio_start >= audio.len() / 2 && keep > audio_start {
-            audio.drain(..keep - audio_start);
-            audio_start = keep;
-        }
+        let vad = segmenter.take_vad_ns();
+        ctx.timings.0[T_VAD].fetch_add(vad, Ordering::Relaxed);
+        ctx.timings.0[T_CHUNK].fetch_add(all.saturating_sub(vad), Ordering::Relaxed);
     }
+    drop(emit);
+    stats.short_read = short_read;
     Ok(stats)
 }
 

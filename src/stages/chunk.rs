@@ -134,6 +134,9 @@ pub struct Plan {
     pub dropped: Vec<(Span, DropReason)>,
     /// Splits made without any pause to cut at.
     pub forced_cuts: usize,
+    /// The detected speech (VAD regions after smoothing, unpadded) that lies
+    /// inside the chunks, in time order.
+    pub speech: Vec<Span>,
 }
 
 /// A speech region in frames: `[start, end)`, with the pauses inside it.
@@ -186,6 +189,15 @@ pub fn plan(frames: &[FrameInfo], first: usize, bounds: Span, p: &ChunkParams) -
     }
     merge_short(&mut pieces, p);
     grow_or_drop(pieces, bounds, p, &mut out);
+    for r in &regions {
+        let (rs, re) = (r.start * fl, r.end * fl);
+        for c in &out.chunks {
+            let (s, e) = (rs.max(c.start), re.min(c.end));
+            if s < e {
+                out.speech.push(Span { start: s, end: e });
+            }
+        }
+    }
     out
 }
 

@@ -1,0 +1,225 @@
+//! Chunk quality against the true speech intervals the fixture generator
+//! placed (`fixtures/calls/*.json`, from `scripts/make_calls.py`).
+//!
+//! Metrics, on 10 ms frames per channel:
+//! - speech recall: true speech inside some chunk (speech kept) ≥ 0.98;
+//! - speech-frame F1: the detected speech (VAD after smoothing) against the
+//!   truth ≥ 0.95;
+//! - boundary share: chunk edges inside true speech by more than 20 ms ≤ 2 %.
+//!
+//! `CALLPREP_SCORE_DIR=/path/to/corpus cargo test --release --test quality --
+//! --ignored --nocapture` scores a whole corpus (e.g. the benchmark's).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use callprep::config::SegmentConfig;
+use callprep::pipeline::segment_samples;
+use callprep::stages::chunk::{ChunkConfig, Span};
+use callprep::stages::decode::{decode_channel, read_header};
+use callprep::stages::resample::resample_all;
+use callprep::stages::vad::VadConfig;
+
+const FRAME_S: f64 = 0.01;
+const TOL_S: f64 = 0.02;
+
+fn default_config() -> SegmentConfig {
+    // The CLI defaults (see `callprep run --help`).
+    let cli =
+        <callprep::cli::Cli as clap::Parser>::parse_from(["callprep", "segment", "x", "-o", "o"]);
+    callprep::config::Config::from_cli(cli)
+        .unwrap()
+        .segment
+        .unwrap()
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Score {
+    truth: u64,
+    kept: u64,
+    tp: u64,
+    fp: u64,
+    fn_: u64,
+    bounds: u64,
+    inside: u64,
+}
+
+impl Score {
+    fn add(&mut self, o: &Score) {
+        self.truth += o.truth;
+        self.kept += o.kept;
+        self.tp += o.tp;
+        self.fp += o.fp;
+        self.fn_ += o.fn_;
+        self.bounds += o.bounds;
+        self.inside += o.inside;
+    }
+    fn recall(&self) -> f64 {
+        self.kept as f64 / self.truth.max(1) as f64
+    }
+    fn f1(&self) -> f64 {
+        let p = self.tp as f64 / (self.tp + self.fp).max(1) as f64;
+        let r = self.tp as f64 / (self.tp + self.fn_).max(1) as f64;
+        2.0 * p * r / (p + r).max(1e-12)
+    }
+    fn boundary_share(&self) -> f64 {
+        self.inside as f64 / self.bounds.max(1) as f64
+    }
+}
+
+fn frames(spans: &[(f64, f64)], n: usize) -> Vec<bool> {
+    let mut v = vec![false; n];
+    for &(s, e) in spans {
+        let a = ((s / FRAME_S).round() as usize).min(n);
+        let b = ((e / FRAME_S).round() as usize).min(n);
+        v[a..b].iter_mut().for_each(|x| *x = true);
+    }
+    v
+}
+
+/// Scores every channel of `wav` against `<wav stem>.json`.
+fn score_file(wav: &Path, seg: &SegmentConfig) -> Score {
+    let truth: serde_json::Value =
+        serde_json::from_slice(&fs::read(wav.with_extension("json")).unwrap()).unwrap();
+    let bytes = fs::read(wav).unwrap();
+    let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
+    let data = &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
+    let rate = f64::from(seg.sample_rate_hz);
+    let mut total = Score::default();
+    for ch in truth["channels"].as_array().unwrap() {
+        let index = ch["index"].as_u64().unwrap() as usize;
+        let mut samples = Vec::new();
+        decode_channel(&info, data, index, &mut samples);
+        if info.sample_rate_hz != seg.sample_rate_hz {
+            samples = resample_all(&samples, info.sample_rate_hz, seg.sample_rate_hz).unwrap();
+        }
+        let plan = segment_samples(&samples, seg).unwrap();
+        let secs = |s: &Span| (s.start as f64 / rate, s.end as f64 / rate);
+        let chunks: Vec<(f64, f64)> = plan.chunks.iter().map(secs).collect();
+        let speech: Vec<(f64, f64)> = plan.speech.iter().map(secs).collect();
+        let truth_iv: Vec<(f64, f64)> = ch["speech"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+            .collect();
+        let n = (samples.len() as f64 / rate / FRAME_S).ceil() as usize + 1;
+        let (t, c, d) = (frames(&truth_iv, n), frames(&chunks, n), frames(&speech, n));
+        let mut s = Score::default();
+        for i in 0..n {
+            s.truth += u64::from(t[i]);
+            s.kept += u64::from(t[i] && c[i]);
+            s.tp += u64::from(t[i] && d[i]);
+            s.fp += u64::from(!t[i] && d[i]);
+            s.fn_ += u64::from(t[i] && !d[i]);
+        }
+        for &(a, b) in &chunks {
+            for edge in [a, b] {
+                s.bounds += 1;
+                if truth_iv
+                    .iter()
+                    .any(|&(ts, te)| ts + TOL_S < edge && edge < te - TOL_S)
+                {
+                    s.inside += 1;
+                }
+            }
+        }
+        total.add(&s);
+    }
+    total
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+            .collect();
+    v.sort();
+    v
+}
+
+fn report(name: &str, s: &Score) {
+    eprintln!(
+        "{name:<24} recall {:.4}  F1 {:.4}  boundaries inside speech {}/{} ({:.2}%)",
+        s.recall(),
+        s.f1(),
+        s.inside,
+        s.bounds,
+        100.0 * s.boundary_share()
+    );
+}
+
+#[test]
+fn fixture_chunks_keep_speech_and_cut_in_silence() {
+    let seg = default_config();
+    let mut all = Score::default();
+    for wav in fixtures() {
+        let s = score_file(&wav, &seg);
+        report(wav.file_name().unwrap().to_str().unwrap(), &s);
+        assert!(s.truth > 0);
+        all.add(&s);
+    }
+    report("all fixtures", &all);
+    assert!(
+        all.recall() >= 0.98,
+        "speech recall {:.4} < 0.98",
+        all.recall()
+    );
+    assert!(all.f1() >= 0.95, "speech-frame F1 {:.4} < 0.95", all.f1());
+    assert!(
+        all.boundary_share() <= 0.02,
+        "{} of {} boundaries cut speech",
+        all.inside,
+        all.bounds
+    );
+}
+
+#[test]
+fn a_hard_cut_collector_scores_worse() {
+    // The metric must be able to fail: no padding and no pause search clips
+    // onsets and cuts words.
+    let mut seg = default_config();
+    seg.chunk = ChunkConfig {
+        pad_ms: 0,
+        min_silence_ms: 3000,
+        ..seg.chunk
+    };
+    seg.vad = VadConfig {
+        mode: 3,
+        frame_ms: 30,
+    };
+    let wav = fixtures()
+        .into_iter()
+        .find(|p| p.ends_with("call01.wav"))
+        .unwrap();
+    let s = score_file(&wav, &seg);
+    report("call01, no padding", &s);
+    assert!(
+        s.boundary_share() > 0.02,
+        "the boundary metric did not notice clipping"
+    );
+}
+
+#[test]
+#[ignore = "scores an external corpus: set CALLPREP_SCORE_DIR"]
+fn score_corpus() {
+    let Ok(dir) = std::env::var("CALLPREP_SCORE_DIR") else {
+        return;
+    };
+    let seg = default_config();
+    let mut all = Score::default();
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .collect();
+    files.sort();
+    for wav in files {
+        let s = score_file(&wav, &seg);
+        report(wav.file_name().unwrap().to_str().unwrap(), &s);
+        all.add(&s);
+    }
+    report("corpus", &all);
+}
