@@ -519,7 +519,6 @@ fn process_channel<'s>(
         ctx.timings.0[T_VAD].fetch_add(vad, Ordering::Relaxed);
         ctx.timings.0[T_CHUNK].fetch_add(all.saturating_sub(vad), Ordering::Relaxed);
     }
-    drop(emit);
     stats.short_read = short_read;
     Ok(stats)
 }
