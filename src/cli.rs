@@ -67,7 +67,7 @@ pub struct IoArgs {
     /// Output folder (created if missing).
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
-    /// Worker threads [default: all cores].
+    /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
     /// No progress and no summary; errors are still printed.
@@ -134,28 +134,28 @@ pub struct MelArgs {
     /// whisper (80 mels, 16 kHz), whisper-128 (large-v3).
     #[arg(long, value_name = "NAME", default_value = "telephony")]
     pub preset: String,
-    /// Rate in Hz the chunk is resampled to before the features [preset].
+    /// Rate in Hz the chunk is resampled to before the features (default: from --preset).
     #[arg(long, value_name = "HZ")]
     pub mel_sample_rate: Option<u32>,
-    /// FFT size in samples [preset].
+    /// FFT size in samples (default: from --preset).
     #[arg(long, value_name = "N")]
     pub n_fft: Option<usize>,
-    /// Window length in samples, ≤ n_fft [preset].
+    /// Window length in samples, ≤ n_fft (default: from --preset).
     #[arg(long, value_name = "N")]
     pub win_length: Option<usize>,
-    /// Hop between frames in samples [preset].
+    /// Hop between frames in samples (default: from --preset).
     #[arg(long, value_name = "N")]
     pub hop_length: Option<usize>,
-    /// Number of mel filters [preset].
+    /// Number of mel filters (default: from --preset).
     #[arg(long, value_name = "N")]
     pub n_mels: Option<usize>,
-    /// Lowest mel filter edge in Hz [preset].
+    /// Lowest mel filter edge in Hz (default: from --preset).
     #[arg(long, value_name = "HZ")]
     pub fmin: Option<f64>,
-    /// Highest mel filter edge in Hz, ≤ Nyquist [preset].
+    /// Highest mel filter edge in Hz, ≤ Nyquist (default: from --preset).
     #[arg(long, value_name = "HZ")]
     pub fmax: Option<f64>,
-    /// Array layout of the .npy files [preset].
+    /// Array layout of the .npy files (default: from --preset).
     #[arg(long, value_enum)]
     pub layout: Option<Layout>,
     /// Zero-pad (or cut) each chunk to this many seconds before the features

@@ -2,7 +2,7 @@
 //! pipeline rate go in, chunk plans with their audio come out.
 //!
 //! [`ChannelSegmenter`] runs the VAD frame by frame, feeds the
-//! [`Sectioner`](crate::stages::chunk::Sectioner), and keeps only the audio a
+//! [`crate::stages::chunk::Sectioner`], and keeps only the audio a
 //! future chunk can still need (bounded by the longest open section, not the
 //! recording). The worker streams files through it; tests, benches and the
 //! fuzz target use [`segment_samples`] on buffers.

@@ -1,0 +1,405 @@
+//! Integration tests: the real binary on the bundled fixture calls, in a
+//! temporary folder, asserting files, headers, shapes and bytes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_callprep"))
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn manifest(out: &Path) -> Vec<Value> {
+    fs::read_to_string(out.join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn report(out: &Path) -> Value {
+    serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// Every regular file under `dir` (relative path → bytes), hidden state excluded.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with(".callprep") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Parses a little-endian `<f4` C-order .npy: (shape, data).
+fn read_npy(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let hl = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + hl]).unwrap();
+    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"));
+    let shape_txt = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape: Vec<usize> = shape_txt
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let data: Vec<f32> = bytes[10 + hl..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (shape, data)
+}
+
+#[test]
+fn run_writes_consistent_chunks_features_and_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(&["run", s(&fixtures()), "-o", s(&out), "--threads", "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = manifest(&out);
+    assert!(rows.len() >= 20, "only {} chunks", rows.len());
+    let mut ids = std::collections::HashSet::new();
+    for r in &rows {
+        let id = r["id"].as_str().unwrap();
+        assert!(ids.insert(id.to_string()), "duplicate id {id}");
+        let dur = r["duration"].as_f64().unwrap();
+        assert!((2.0..=20.0).contains(&dur), "{id}: duration {dur}");
+        let (start, end) = (r["start"].as_f64().unwrap(), r["end"].as_f64().unwrap());
+        assert!((end - start - dur).abs() < 1e-9);
+        assert_eq!(r["offset"].as_f64(), Some(0.0));
+        assert_eq!(r["sample_rate"].as_u64(), Some(8000));
+        let role = r["role"].as_str().unwrap();
+        let ch = r["channel"].as_u64().unwrap();
+        match role {
+            "agent" => assert_eq!(ch, 0),
+            "customer" => assert_eq!(ch, 1),
+            "mixed" => assert!(r["source"].as_str().unwrap().contains("mono01")),
+            other => panic!("unexpected role {other}"),
+        }
+        // Chunk WAV: mono PCM16 at 8 kHz holding exactly the chunk.
+        let wav = out.join(r["audio_filepath"].as_str().unwrap());
+        let reader = hound::WavReader::open(&wav).unwrap();
+        let spec = reader.spec();
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (1, 8000, 16)
+        );
+        let n = reader.len() as usize;
+        assert_eq!(n, (dur * 8000.0).round() as usize, "{id}");
+        // Features: [80, 1 + n/80] float32, finite, the manifest agrees.
+        let npy = fs::read(out.join(r["mel_filepath"].as_str().unwrap())).unwrap();
+        let (shape, data) = read_npy(&npy);
+        assert_eq!(shape, vec![80, 1 + n / 80], "{id}");
+        assert_eq!(data.len(), 80 * (1 + n / 80));
+        assert!(data
+            .iter()
+            .all(|v| v.is_finite() && *v >= -23.1 && *v < 20.0));
+        assert_eq!(r["n_frames"].as_u64(), Some((1 + n / 80) as u64));
+        assert_eq!(r["n_mels"].as_u64(), Some(80));
+        assert_eq!(r["mel_shape"], serde_json::json!([80, 1 + n / 80]));
+    }
+    // Rows are ordered by source, channel, start.
+    let keys: Vec<(String, u64, f64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["source"].as_str().unwrap().to_string(),
+                r["channel"].as_u64().unwrap(),
+                r["start"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(keys, sorted);
+    // The μ-law and 16 kHz copies of call02 find the same chunks (±1 frame).
+    let starts = |name: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r["source"].as_str().unwrap().ends_with(name))
+            .map(|r| r["start"].as_f64().unwrap())
+            .collect()
+    };
+    let (a, u, k) = (
+        starts("call02.wav"),
+        starts("call02_ulaw.wav"),
+        starts("call02_16k.wav"),
+    );
+    assert_eq!(a.len(), u.len());
+    assert_eq!(a.len(), k.len());
+    for ((x, y), z) in a.iter().zip(&u).zip(&k) {
+        assert!(
+            (x - y).abs() <= 0.031 && (x - z).abs() <= 0.031,
+            "{x} {y} {z}"
+        );
+    }
+    // Report totals agree with the manifest.
+    let rep = report(&out);
+    assert_eq!(rep["totals"]["chunks"].as_u64(), Some(rows.len() as u64));
+    assert_eq!(rep["totals"]["files_ok"].as_u64(), Some(5));
+    assert_eq!(rep["totals"]["files_failed"].as_u64(), Some(0));
+    let hours: f64 = rows
+        .iter()
+        .map(|r| r["duration"].as_f64().unwrap())
+        .sum::<f64>()
+        / 3600.0;
+    assert!((rep["totals"]["speech_hours_out"].as_f64().unwrap() - hours).abs() < 1e-9);
+    assert_eq!(rep["version"].as_str(), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        rep["parameters"]["segment"]["chunk"]["max_chunk_s"].as_f64(),
+        Some(20.0)
+    );
+    for f in rep["files"].as_array().unwrap() {
+        assert_eq!(f["status"], "ok");
+    }
+}
+
+#[test]
+fn output_bytes_do_not_depend_on_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert!(
+        run(&["run", s(&fixtures()), "-o", s(&a), "--threads", "1", "-q"])
+            .status
+            .success()
+    );
+    assert!(
+        run(&["run", s(&fixtures()), "-o", s(&b), "--threads", "2", "-q"])
+            .status
+            .success()
+    );
+    let (ta, tb) = (tree(&a), tree(&b));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    for (k, v) in &ta {
+        assert!(v == &tb[k], "{k} differs between --threads 1 and 2");
+    }
+    // A re-run over the same folder gives the same bytes again.
+    assert!(
+        run(&["run", s(&fixtures()), "-o", s(&b), "--threads", "2", "-q"])
+            .status
+            .success()
+    );
+    assert_eq!(ta, tree(&b));
+}
+
+#[test]
+fn segment_then_mel_equals_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (r, sg, m) = (
+        tmp.path().join("r"),
+        tmp.path().join("s"),
+        tmp.path().join("m"),
+    );
+    let call = fixtures().join("call01.wav");
+    assert!(run(&["run", s(&call), "-o", s(&r), "-q"]).status.success());
+    assert!(run(&["segment", s(&call), "-o", s(&sg), "-q"])
+        .status
+        .success());
+    let seg_rows = manifest(&sg);
+    assert!(seg_rows.iter().all(|r| r.get("mel_filepath").is_none()));
+    assert!(!sg.join("mel").exists());
+    let o = run(&["mel", s(&sg.join("manifest.jsonl")), "-o", s(&m), "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (run_rows, mel_rows) = (manifest(&r), manifest(&m));
+    assert_eq!(run_rows.len(), mel_rows.len());
+    for (a, b) in run_rows.iter().zip(&mel_rows) {
+        assert_eq!(a["id"], b["id"]);
+        let fa = fs::read(r.join(a["mel_filepath"].as_str().unwrap())).unwrap();
+        let fb = fs::read(m.join(b["mel_filepath"].as_str().unwrap())).unwrap();
+        assert!(fa == fb, "features of {} differ", a["id"]);
+        // The audio path points back at segment's chunk WAV.
+        assert!(m.join(b["audio_filepath"].as_str().unwrap()).exists());
+    }
+    // mel over a folder of chunk WAVs works too, and names rows by file.
+    let m2 = tmp.path().join("m2");
+    let o = run(&["mel", s(&sg.join("wav")), "-o", s(&m2), "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(manifest(&m2).len(), seg_rows.len());
+}
+
+#[test]
+fn no_wav_rows_point_into_the_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let call = fixtures().join("call02.wav");
+    assert!(run(&["run", s(&call), "-o", s(&out), "--no-wav", "-q"])
+        .status
+        .success());
+    assert!(!out.join("wav").exists());
+    for r in manifest(&out) {
+        assert_eq!(r["offset"], r["start"]);
+        let p = out.join(r["audio_filepath"].as_str().unwrap());
+        assert_eq!(
+            fs::canonicalize(p).unwrap(),
+            fs::canonicalize(&call).unwrap()
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_flag() {
+    let o = run(&[
+        "run",
+        s(&fixtures()),
+        "-o",
+        "/tmp/x",
+        "--vad-frame-ms",
+        "25",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("25 ms"));
+    let o = run(&["run", s(&fixtures()), "-o", "/tmp/x", "--fmax", "5000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--fmax"));
+    let o = run(&["run", "--bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    let help = run(&["run", "--help"]);
+    let h = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--min-chunk",
+        "--max-chunk",
+        "--vad-mode",
+        "--channels",
+        "--preset",
+        "[default: 2]",
+    ] {
+        assert!(h.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn a_bad_file_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inp = tmp.path().join("in");
+    fs::create_dir_all(&inp).unwrap();
+    fs::copy(fixtures().join("call02.wav"), inp.join("good.wav")).unwrap();
+    fs::write(
+        inp.join("song.wav"),
+        b"ID3\x04\x00\x00\x00\x00\x00\x00garbage",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = run(&["run", s(&inp), "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("song.wav") && err.contains("MP3"), "{err}");
+    let rep = report(&out);
+    let files = rep["files"].as_array().unwrap();
+    let bad = files
+        .iter()
+        .find(|f| f["source"].as_str().unwrap().ends_with("song.wav"))
+        .unwrap();
+    assert_eq!(bad["status"], "failed");
+    assert_eq!(bad["reason"], "not_wav");
+    assert!(manifest(&out)
+        .iter()
+        .all(|r| r["source"].as_str().unwrap().ends_with("good.wav")));
+    assert!(!manifest(&out).is_empty());
+    assert!(!tree(&out).keys().any(|k| k.contains("song")));
+}
+
+#[test]
+fn a_locked_or_unwritable_output_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    fs::create_dir_all(out.join(".callprep")).unwrap();
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(out.join(".callprep/lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let o = run(&["run", s(&fixtures().join("mono01.wav")), "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another callprep run"));
+    drop(lock);
+    // The lock of a dead process does not block: the OS released it.
+    let o = run(&[
+        "run",
+        s(&fixtures().join("mono01.wav")),
+        "-o",
+        s(&out),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    // An output path below a regular file cannot be created.
+    let file = tmp.path().join("plain");
+    fs::write(&file, b"x").unwrap();
+    let o = run(&[
+        "run",
+        s(&fixtures().join("mono01.wav")),
+        "-o",
+        s(&file.join("sub")),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("output folder"));
+}
+
+#[test]
+fn files_from_stdin_and_quiet_non_terminal_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let list = format!(
+        "{}\n\n# comment\n{}\n",
+        s(&fixtures().join("call02.wav")),
+        s(&fixtures().join("mono01.wav"))
+    );
+    let mut child = bin()
+        .args(["segment", "--files-from", "-", "-o", s(&out)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    // Not a terminal: one summary line, no progress bar.
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("2 input(s): 2 ok"));
+    let sources: std::collections::BTreeSet<String> = manifest(&out)
+        .iter()
+        .map(|r| r["source"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sources.len(), 2);
+}
