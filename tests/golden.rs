@@ -1,0 +1,386 @@
+//! Golden-file tests: callprep's log-mel features and WebRTC VAD decisions
+//! against the reference implementations, number for number.
+//!
+//! The goldens in `fixtures/golden/` are written by `scripts/make_goldens.py`
+//! (librosa, kaldi-native-fbank, transformers' WhisperFeatureExtractor and
+//! py-webrtcvad, pinned in `scripts/requirements-ref.txt`); no Python runs at
+//! test time. `index.json` lists one feature golden per line: the input WAV,
+//! the preset, the optional 30 s padding, the reference's native layout and
+//! full shape, and the frame indices whose values are stored (frame-major,
+//! `[n_selected, n_mels]` float32) in the `.npy`. `vad.json` holds the
+//! per-frame decisions of py-webrtcvad over whole channels of the fixture
+//! calls.
+//!
+//! `cargo test --test golden -- --nocapture` prints the max |ours − ref| of
+//! every golden and the VAD agreement.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use callprep::stages::decode::{decode_channel, read_header};
+use callprep::stages::mel::{Layout, MelConfig, MelExtractor};
+use callprep::stages::vad::{FrameVad, VadConfig};
+use serde_json::Value;
+
+/// Largest accepted |ours − reference| for any stored feature value.
+const TOL: f32 = 1e-3;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One channel of a WAV file as `f32` samples, through callprep's own decoder.
+fn read_wav(path: &Path, channel: usize) -> (Vec<f32>, u32) {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let data = &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
+    let mut out = Vec::new();
+    decode_channel(&info, data, channel, &mut out);
+    (out, info.sample_rate_hz)
+}
+
+fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+fn layout_name(l: Layout) -> &'static str {
+    match l {
+        Layout::MelsFirst => "mels-first",
+        Layout::FramesFirst => "frames-first",
+    }
+}
+
+/// Result of comparing one golden.
+#[derive(Debug)]
+struct Comparison {
+    max_abs: f32,
+    /// (frame, mel) of the largest difference.
+    worst: (usize, usize),
+    ours: f32,
+    reference: f32,
+}
+
+impl Comparison {
+    fn passes(&self, tol: f32) -> bool {
+        self.max_abs.is_finite() && self.max_abs <= tol
+    }
+}
+
+/// Compares our features (`ours`, `n_frames` frames in `layout`) with the
+/// reference values of the selected `frames`, stored frame-major in
+/// `reference` (`frames.len() × n_mels`). A NaN anywhere makes `max_abs` NaN
+/// (which never passes).
+fn compare(
+    ours: &[f32],
+    n_frames: usize,
+    n_mels: usize,
+    layout: Layout,
+    frames: &[usize],
+    reference: &[f32],
+) -> Comparison {
+    assert_eq!(ours.len(), n_frames * n_mels, "our output size");
+    assert_eq!(reference.len(), frames.len() * n_mels, "reference size");
+    let mut c = Comparison {
+        max_abs: 0.0,
+        worst: (0, 0),
+        ours: 0.0,
+        reference: 0.0,
+    };
+    for (i, &t) in frames.iter().enumerate() {
+        assert!(t < n_frames, "stored frame {t} ≥ our {n_frames} frames");
+        for m in 0..n_mels {
+            let a = match layout {
+                Layout::MelsFirst => ours[m * n_frames + t],
+                Layout::FramesFirst => ours[t * n_mels + m],
+            };
+            let b = reference[i * n_mels + m];
+            let d = (a - b).abs();
+            if d.is_nan() || d > c.max_abs {
+                c = Comparison {
+                    max_abs: d,
+                    worst: (t, m),
+                    ours: a,
+                    reference: b,
+                };
+                if d.is_nan() {
+                    return c;
+                }
+            }
+        }
+    }
+    c
+}
+
+struct Golden {
+    name: String,
+    preset: String,
+    input: PathBuf,
+    pad_to_seconds: Option<f64>,
+    layout: String,
+    shape: Vec<usize>,
+    frames: Vec<usize>,
+    values: PathBuf,
+    reference: String,
+}
+
+fn goldens() -> Vec<Golden> {
+    let text = fs::read_to_string(root().join("fixtures/golden/index.json"))
+        .expect("fixtures/golden/index.json (run scripts/make_goldens.py)");
+    let index: Value = serde_json::from_str(&text).unwrap();
+    index
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| Golden {
+            name: g["name"].as_str().unwrap().into(),
+            preset: g["preset"].as_str().unwrap().into(),
+            input: root().join(g["input"].as_str().unwrap()),
+            pad_to_seconds: g["pad_to_seconds"].as_f64(),
+            layout: g["layout"].as_str().unwrap().into(),
+            shape: g["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect(),
+            frames: g["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect(),
+            values: root().join(g["values"].as_str().unwrap()),
+            reference: g["reference"].as_str().unwrap().into(),
+        })
+        .collect()
+}
+
+#[test]
+fn mel_features_match_the_references() {
+    let goldens = goldens();
+    assert!(
+        goldens.len() >= 14,
+        "index.json lists {} goldens",
+        goldens.len()
+    );
+    let mut failures = Vec::new();
+    let mut table = String::from("\n");
+    writeln!(
+        table,
+        "{:<30} {:<12} {:>12} {:>10} {:>12}  {:<14} reference",
+        "golden", "preset", "shape", "compared", "max |diff|", "worst (t, mel)"
+    )
+    .unwrap();
+    for g in &goldens {
+        let mut cfg = MelConfig::preset(&g.preset)
+            .unwrap_or_else(|| panic!("{}: unknown preset {}", g.name, g.preset));
+        cfg.pad_to_seconds = g.pad_to_seconds;
+        cfg.validate().unwrap();
+        let (samples, rate) = read_wav(&g.input, 0);
+        assert_eq!(rate, cfg.sample_rate_hz, "{}: input rate", g.name);
+        let (ours, n_frames) = MelExtractor::new(&cfg).compute(&samples);
+
+        // Shape: ours, mapped to the reference's native layout.
+        let ours_shape = cfg.shape(n_frames);
+        let mapped = if g.layout == layout_name(cfg.layout) {
+            ours_shape.to_vec()
+        } else {
+            vec![ours_shape[1], ours_shape[0]]
+        };
+        if mapped != g.shape {
+            failures.push(format!(
+                "{}: shape {:?} ({}), reference {:?} ({})",
+                g.name,
+                ours_shape,
+                layout_name(cfg.layout),
+                g.shape,
+                g.layout
+            ));
+            continue;
+        }
+
+        let (npy_shape, reference) = read_npy(&g.values);
+        assert_eq!(
+            npy_shape,
+            vec![g.frames.len() as u64, cfg.n_mels as u64],
+            "{}: stored array shape",
+            g.name
+        );
+        let c = compare(
+            &ours, n_frames, cfg.n_mels, cfg.layout, &g.frames, &reference,
+        );
+        writeln!(
+            table,
+            "{:<30} {:<12} {:>12} {:>10} {:>12.3e}  {:<14} {}",
+            g.name,
+            g.preset,
+            format!("{:?}", g.shape),
+            g.frames.len(),
+            c.max_abs,
+            format!("({}, {})", c.worst.0, c.worst.1),
+            g.reference
+        )
+        .unwrap();
+        if !c.passes(TOL) {
+            failures.push(format!(
+                "{}: max |diff| {:.3e} > {TOL:e} at frame {} mel {} (ours {}, reference {})",
+                g.name, c.max_abs, c.worst.0, c.worst.1, c.ours, c.reference
+            ));
+        }
+    }
+    eprint!("{table}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn tolerance_check_can_fail() {
+    // Take a real golden, compare it with itself (passes, diff 0), then move
+    // one value by 2e-3 and check that the comparison reports the failure.
+    let g = goldens()
+        .into_iter()
+        .find(|g| g.name == "telephony_speech20s_8k")
+        .expect("golden telephony_speech20s_8k");
+    let (_, reference) = read_npy(&g.values);
+    let n_mels = 80;
+    let n_frames = g.shape[1];
+    // Rebuild a full mels-first array holding the reference at the stored frames.
+    let mut ours = vec![0.0f32; n_mels * n_frames];
+    for (i, &t) in g.frames.iter().enumerate() {
+        for m in 0..n_mels {
+            ours[m * n_frames + t] = reference[i * n_mels + m];
+        }
+    }
+    let same = compare(
+        &ours,
+        n_frames,
+        n_mels,
+        Layout::MelsFirst,
+        &g.frames,
+        &reference,
+    );
+    assert_eq!(same.max_abs, 0.0);
+    assert!(same.passes(TOL));
+
+    let (t, m) = (g.frames[g.frames.len() / 2], 37);
+    ours[m * n_frames + t] += 2e-3;
+    let bad = compare(
+        &ours,
+        n_frames,
+        n_mels,
+        Layout::MelsFirst,
+        &g.frames,
+        &reference,
+    );
+    assert!(!bad.passes(TOL), "a 2e-3 error passed: {bad:?}");
+    assert_eq!(bad.worst, (t, m));
+    assert!((bad.max_abs - 2e-3).abs() < 1e-4, "{bad:?}");
+
+    // The same through the frames-first path, and a NaN never passes.
+    let mut ff = vec![0.0f32; n_mels * n_frames];
+    for t in 0..n_frames {
+        for m in 0..n_mels {
+            ff[t * n_mels + m] = ours[m * n_frames + t];
+        }
+    }
+    let bad_ff = compare(
+        &ff,
+        n_frames,
+        n_mels,
+        Layout::FramesFirst,
+        &g.frames,
+        &reference,
+    );
+    assert!(!bad_ff.passes(TOL) && bad_ff.worst == (t, m));
+    ff[t * n_mels + m] = f32::NAN;
+    assert!(!compare(
+        &ff,
+        n_frames,
+        n_mels,
+        Layout::FramesFirst,
+        &g.frames,
+        &reference
+    )
+    .passes(TOL));
+}
+
+#[test]
+fn vad_decisions_match_py_webrtcvad() {
+    let text = fs::read_to_string(root().join("fixtures/golden/vad.json"))
+        .expect("fixtures/golden/vad.json (run scripts/make_goldens.py)");
+    let runs: Value = serde_json::from_str(&text).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert!(runs.len() >= 25, "vad.json lists {} runs", runs.len());
+    let mut failures = Vec::new();
+    let (mut total, mut total_same) = (0usize, 0usize);
+    let mut table = String::from("\n");
+    writeln!(
+        table,
+        "{:<32} {:>3} {:>6} {:>4} {:>3} {:>7} {:>7} {:>9}  first diff",
+        "input", "ch", "rate", "mode", "ms", "frames", "voiced", "agree"
+    )
+    .unwrap();
+    for r in runs {
+        let input = r["input"].as_str().unwrap();
+        let channel = r["channel"].as_u64().unwrap() as usize;
+        let rate = r["sample_rate"].as_u64().unwrap() as u32;
+        let cfg = VadConfig {
+            mode: r["mode"].as_u64().unwrap() as u8,
+            frame_ms: r["frame_ms"].as_u64().unwrap() as u32,
+        };
+        let want = r["decisions"].as_str().unwrap().as_bytes();
+        let (samples, file_rate) = read_wav(&root().join(input), channel);
+        assert_eq!(file_rate, rate, "{input}: rate");
+        let mut vad = FrameVad::new(&cfg, rate).unwrap();
+        let n = vad.frame_len();
+        let got: Vec<u8> = samples
+            .chunks_exact(n)
+            .map(|f| if vad.classify(f).voiced { b'1' } else { b'0' })
+            .collect();
+        assert_eq!(got.len(), want.len(), "{input} ch{channel}: frame count");
+        let same = got.iter().zip(want).filter(|(a, b)| a == b).count();
+        let first_diff = got.iter().zip(want).position(|(a, b)| a != b);
+        let agree = same as f64 / want.len() as f64;
+        total += want.len();
+        total_same += same;
+        writeln!(
+            table,
+            "{:<32} {:>3} {:>6} {:>4} {:>3} {:>7} {:>7} {:>8.3}%  {}",
+            input,
+            channel,
+            rate,
+            cfg.mode,
+            cfg.frame_ms,
+            want.len(),
+            want.iter().filter(|&&c| c == b'1').count(),
+            100.0 * agree,
+            first_diff.map_or("-".into(), |i| format!("frame {i}")),
+        )
+        .unwrap();
+        // py-webrtcvad (WebRTC's original C) and the webrtc-vad crate
+        // (libfvad, a fork of the same code) agree on every frame of every
+        // run, so anything less is a regression.
+        if same != want.len() {
+            failures.push(format!(
+                "{input} ch{channel} mode {} {} ms: {same}/{} frames agree ({:.3}%), first difference at frame {}",
+                cfg.mode,
+                cfg.frame_ms,
+                want.len(),
+                100.0 * agree,
+                first_diff.unwrap()
+            ));
+        }
+    }
+    writeln!(
+        table,
+        "VAD overall: {total_same}/{total} frames identical ({:.4}%)",
+        100.0 * total_same as f64 / total as f64
+    )
+    .unwrap();
+    eprint!("{table}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
