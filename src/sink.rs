@@ -40,9 +40,7 @@ where
         let mut w = BufWriter::with_capacity(64 * 1024, f);
         fill(&mut w)?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
-        if std::env::var_os("CALLPREP_NO_SYNC").is_none() {
-            f.sync_data()?;
-        }
+        f.sync_data()?;
         drop(f);
         fs::rename(&tmp, path)
     })();
@@ -50,6 +48,71 @@ where
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// A file written under a temporary name, waiting for [`commit`].
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    dst: PathBuf,
+}
+
+/// Writes `path`'s content to a temporary file beside it (flushed, not yet
+/// synced or renamed). Chunk outputs are staged, then committed per input:
+/// one `syncfs` instead of one `fsync` per file (which cost ~0.75 ms each).
+pub fn write_staged<F>(path: &Path, fill: F) -> io::Result<Staged>
+where
+    F: FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+{
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}{TMP_MARK}{}-{n}", std::process::id()));
+    let result = (|| {
+        let f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut w = BufWriter::with_capacity(64 * 1024, f);
+        fill(&mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(Staged {
+            tmp,
+            dst: path.to_path_buf(),
+        }),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Makes staged files durable (one `syncfs` of the filesystem holding
+/// `out`) and renames each over its final name.
+pub fn commit(staged: Vec<Staged>, out: &Path) -> io::Result<()> {
+    if staged.is_empty() {
+        return Ok(());
+    }
+    if let [one] = &staged[..] {
+        File::open(&one.tmp)?.sync_data()?;
+    } else {
+        rustix::fs::syncfs(File::open(out)?)?;
+    }
+    for s in &staged {
+        fs::rename(&s.tmp, &s.dst)?;
+    }
+    Ok(())
+}
+
+/// Removes staged files of an input that failed.
+pub fn discard(staged: Vec<Staged>) {
+    for s in staged {
+        let _ = fs::remove_file(&s.tmp);
+    }
 }
 
 /// Removes temporary files left by killed runs anywhere under `dir`.

@@ -190,6 +190,7 @@ fn write_mel(
     samples: &[f32],
     rate_hz: u32,
     id: &str,
+    stage: &dyn Fn(sink::Staged),
 ) -> Result<(String, usize, [usize; 2], u64), Failure> {
     let t = Instant::now();
     let cfg = ex.config();
@@ -207,8 +208,9 @@ fn write_mel(
         ctx.timings.add(T_MEL, t);
         let t = Instant::now();
         let shape = cfg.shape(frames);
-        sink::write_atomic(&path, |w| sink::write_npy(w, out, shape))
+        let staged = sink::write_staged(&path, |w| sink::write_npy(w, out, shape))
             .map_err(|e| Failure::env(&e, &path))?;
+        stage(staged);
         ctx.timings.add(T_WRITE, t);
         Ok((
             sink::rel_to(ctx.out, &path),
@@ -231,7 +233,17 @@ struct ChunkJob {
 /// Shared by the channel tasks of one file.
 struct FileSink {
     rows: Mutex<Vec<(Row, Vec<Written>)>>,
+    staged: Mutex<Vec<sink::Staged>>,
     failure: Mutex<Option<Failure>>,
+}
+
+impl FileSink {
+    fn stage(&self, s: sink::Staged) {
+        self.staged
+            .lock()
+            .expect("no panic while holding the lock")
+            .push(s);
+    }
 }
 
 fn run_chunk_job(
@@ -250,8 +262,9 @@ fn run_chunk_job(
         let (audio_filepath, offset) = if ctx.write_wav {
             let t = Instant::now();
             let path = ctx.out.join("wav").join(format!("{}.wav", job.id));
-            sink::write_atomic(&path, |w| sink::write_wav(w, &job.samples, rate))
+            let staged = sink::write_staged(&path, |w| sink::write_wav(w, &job.samples, rate))
                 .map_err(|e| Failure::env(&e, &path))?;
+            sink_.stage(staged);
             ctx.timings.add(T_WRITE, t);
             let rel = sink::rel_to(ctx.out, &path);
             written.push(Written {
@@ -282,7 +295,8 @@ fn run_chunk_job(
             truncated: info.truncated,
         };
         if let Some(ex) = ctx.mel {
-            let (rel, frames, shape, bytes) = write_mel(ctx, ex, &job.samples, rate, &job.id)?;
+            let (rel, frames, shape, bytes) =
+                write_mel(ctx, ex, &job.samples, rate, &job.id, &|st| sink_.stage(st))?;
             written.push(Written {
                 path: rel.clone(),
                 bytes,
@@ -357,6 +371,7 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Done, Failure> {
     }
     let fsink = FileSink {
         rows: Mutex::new(Vec::new()),
+        staged: Mutex::new(Vec::new()),
         failure: Mutex::new(None),
     };
     let per_channel: Vec<Result<ChannelStats, Failure>> = rayon::scope(|s| {
@@ -366,9 +381,16 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Done, Failure> {
             .map(|(c, role)| process_channel(ctx, s, input, &info, seg, *c, role, &fsink))
             .collect()
     });
-    if let Some(f) = fsink.failure.into_inner().expect("lock not poisoned") {
+    let staged = fsink.staged.into_inner().expect("lock not poisoned");
+    let failed = fsink.failure.into_inner().expect("lock not poisoned");
+    let failed = failed.or_else(|| per_channel.iter().find_map(|r| r.as_ref().err().cloned()));
+    if let Some(f) = failed {
+        sink::discard(staged);
         return Err(f);
     }
+    let t = Instant::now();
+    sink::commit(staged, ctx.out).map_err(|e| Failure::env(&e, ctx.out))?;
+    ctx.timings.add(T_WRITE, t);
     let mut stats = FileStats {
         format: info.format.name().into(),
         channels: info.channels,
@@ -615,7 +637,16 @@ pub fn process_mel_item(ctx: &Ctx, item: &MelItem) -> Result<Done, Failure> {
         left -= (whole / info.block_align) as u64;
     }
     ctx.timings.add(T_DECODE, t);
-    let (rel, frames, shape, bytes) = write_mel(ctx, ex, &samples, info.sample_rate_hz, &item.id)?;
+    let staged = Mutex::new(Vec::new());
+    let (rel, frames, shape, bytes) =
+        write_mel(ctx, ex, &samples, info.sample_rate_hz, &item.id, &|st| {
+            staged
+                .lock()
+                .expect("no panic while holding the lock")
+                .push(st)
+        })?;
+    sink::commit(staged.into_inner().expect("lock not poisoned"), ctx.out)
+        .map_err(|e| Failure::env(&e, ctx.out))?;
     let duration = samples.len() as f64 / f64::from(info.sample_rate_hz);
     let mut row = match &item.row {
         Some(r) => r.clone(),
