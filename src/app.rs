@@ -16,7 +16,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,7 +27,7 @@ use crate::config::{Config, Job, UsageError};
 use crate::input::{self, fnv1a, Input};
 use crate::sink::{self, Row};
 use crate::stages::mel::MelExtractor;
-use crate::worker::{self, Ctx, Done, DropStat, Failure, FileStats, MelItem, Timings};
+use crate::worker::{self, Ctx, Done, DropStat, Failure, FileStats, MelItem, Processed, Timings};
 
 /// How a run ended; `main` maps it to the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,82 +122,54 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         timings: Timings::default(),
     };
     let progress = Progress::new(cfg, items.len());
-    let stderr_lock = Mutex::new(());
     let reused = AtomicUsize::new(0);
-    let results: Vec<Result<FileStats, Failure>> = pool.install(|| {
-        items
-            .par_iter()
-            .map(|item| {
-                let rec_path = record_path(&state, item.id());
-                if cfg.resume {
-                    if let Some(done) = valid_record(&rec_path, item.id(), &params_hash, out) {
-                        reused.fetch_add(1, Ordering::Relaxed);
-                        progress.file_done(done.stats.duration_s);
-                        return Ok(done.stats);
-                    }
-                }
-                // A stale record must not survive a failed redo.
-                let _ = fs::remove_file(&rec_path);
-                let res = if ctx.abort.load(Ordering::Relaxed) {
-                    Err(Failure {
-                        code: "aborted".into(),
-                        message: "not processed: the run stopped after an output error".into(),
-                        environment: false,
-                    })
-                } else {
-                    catch_unwind(AssertUnwindSafe(|| item.process(&ctx))).unwrap_or_else(|p| {
-                        Err(Failure {
-                            code: "internal_error".into(),
-                            message: format!("bug: processing panicked: {}", panic_text(&p)),
-                            environment: false,
-                        })
-                    })
-                };
-                let res = res.and_then(|done| {
-                    let rec = Record {
-                        id_base: item.id().to_string(),
-                        params: params_hash.clone(),
-                        done,
-                    };
-                    sink::write_atomic(&rec_path, |w| {
-                        serde_json::to_writer(&mut *w, &rec).map_err(io::Error::other)
-                    })
-                    .map_err(|e| {
-                        ctx.abort.store(true, Ordering::Relaxed);
-                        Failure {
-                            code: "write_failed".into(),
-                            message: format!("cannot write {}: {e}", rec_path.display()),
-                            environment: true,
+    let (commit_tx, commit_rx) = mpsc::channel::<CommitJob>();
+    let (mut results, commit_failures) = std::thread::scope(|scope| {
+        let committer = scope.spawn(|| committer(commit_rx, out, &ctx));
+        let results: Vec<Result<FileStats, Failure>> = pool.install(|| {
+            items
+                .par_iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    let res = process_item(cfg, &ctx, &state, &params_hash, item, index, &reused, &commit_tx);
+                    match &res {
+                        Ok(stats) => {
+                            if stats.truncated {
+                                progress.println(&format!(
+                                    "callprep: warning: {}: file is truncated (the data chunk runs past its end); decoded the {:.2} s present",
+                                    item.source(),
+                                    stats.duration_s
+                                ));
+                            }
+                            progress.file_done(stats.duration_s);
                         }
-                    })?;
-                    Ok(rec.done.stats)
-                });
-                match &res {
-                    Ok(stats) => {
-                        if stats.truncated {
+                        Err(f) => {
                             progress.println(&format!(
-                                "callprep: warning: {}: file is truncated (the data chunk runs past its end); decoded the {:.2} s present",
+                                "callprep: error: {}: {} [{}]",
                                 item.source(),
-                                stats.duration_s
+                                f.message,
+                                f.code
                             ));
+                            progress.file_done(0.0);
                         }
-                        progress.file_done(stats.duration_s);
                     }
-                    Err(f) => {
-                        let _g = stderr_lock.lock();
-                        progress.println(&format!(
-                            "callprep: error: {}: {} [{}]",
-                            item.source(),
-                            f.message,
-                            f.code
-                        ));
-                        progress.file_done(0.0);
-                    }
-                }
-                res
-            })
-            .collect()
+                    res
+                })
+                .collect()
+        });
+        drop(commit_tx);
+        let failures = committer.join().expect("the committer does not panic");
+        (results, failures)
     });
+    for (index, f) in commit_failures {
+        progress.println(&format!(
+            "callprep: error: {}: {} [{}]",
+            items[index].source(),
+            f.message,
+            f.code
+        ));
+        results[index] = Err(f);
+    }
     progress.finish();
 
     let environment = ctx.abort.load(Ordering::Relaxed)
@@ -313,6 +285,112 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
     })
 }
 
+/// Staged outputs of one input and its staged completion record.
+struct CommitJob {
+    index: usize,
+    staged: Vec<sink::Staged>,
+}
+
+/// Commits staged inputs in batches: one `syncfs` makes every file of the
+/// batch durable, then each input's outputs are renamed to their final names
+/// and its record last. Runs beside the workers, so writeback overlaps
+/// compute. Returns the inputs whose commit failed.
+fn committer(rx: mpsc::Receiver<CommitJob>, out: &Path, ctx: &Ctx) -> Vec<(usize, Failure)> {
+    let mut failed = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let t = std::time::Instant::now();
+        let res = sink::sync_out(out);
+        for job in batch {
+            let r = res
+                .as_ref()
+                .map_err(|e| io::Error::new(e.kind(), e.to_string()))
+                .and_then(|()| sink::rename_all(&job.staged));
+            if let Err(e) = r {
+                sink::discard(job.staged);
+                ctx.abort.store(true, Ordering::Relaxed);
+                failed.push((
+                    job.index,
+                    Failure {
+                        code: "write_failed".into(),
+                        message: format!("cannot commit outputs to {}: {e}", out.display()),
+                        environment: true,
+                    },
+                ));
+            }
+        }
+        ctx.timings.add(worker::T_COMMIT, t);
+    }
+    failed
+}
+
+/// Processes (or, with `--resume`, reuses) one input; hands its staged
+/// files and record to the committer.
+#[allow(clippy::too_many_arguments)] // the run's shared state, passed explicitly
+fn process_item(
+    cfg: &Config,
+    ctx: &Ctx,
+    state: &Path,
+    params_hash: &str,
+    item: &WorkItem,
+    index: usize,
+    reused: &AtomicUsize,
+    commit: &mpsc::Sender<CommitJob>,
+) -> Result<FileStats, Failure> {
+    let rec_path = record_path(state, item.id());
+    if cfg.resume {
+        if let Some(done) = valid_record(&rec_path, item.id(), params_hash, &cfg.out_dir) {
+            reused.fetch_add(1, Ordering::Relaxed);
+            return Ok(done.stats);
+        }
+    }
+    // A stale record must not survive a failed redo.
+    let _ = fs::remove_file(&rec_path);
+    if ctx.abort.load(Ordering::Relaxed) {
+        return Err(Failure {
+            code: "aborted".into(),
+            message: "not processed: the run stopped after an output error".into(),
+            environment: false,
+        });
+    }
+    let Processed { done, mut staged } = catch_unwind(AssertUnwindSafe(|| item.process(ctx)))
+        .unwrap_or_else(|p| {
+            Err(Failure {
+                code: "internal_error".into(),
+                message: format!("bug: processing panicked: {}", panic_text(&p)),
+                environment: false,
+            })
+        })?;
+    let rec = Record {
+        id_base: item.id().to_string(),
+        params: params_hash.to_string(),
+        done,
+    };
+    let staged_rec = sink::write_staged(&rec_path, |w| {
+        serde_json::to_writer(&mut *w, &rec).map_err(io::Error::other)
+    });
+    match staged_rec {
+        Ok(r) => staged.push(r),
+        Err(e) => {
+            sink::discard(staged);
+            ctx.abort.store(true, Ordering::Relaxed);
+            return Err(Failure {
+                code: "write_failed".into(),
+                message: format!("cannot write {}: {e}", rec_path.display()),
+                environment: true,
+            });
+        }
+    }
+    let stats = rec.done.stats;
+    commit
+        .send(CommitJob { index, staged })
+        .expect("the committer outlives the workers");
+    Ok(stats)
+}
+
 /// What one unit of work is.
 enum WorkItem {
     File(Input),
@@ -332,7 +410,7 @@ impl WorkItem {
             WorkItem::Mel(m) => &m.source,
         }
     }
-    fn process(&self, ctx: &Ctx) -> Result<Done, Failure> {
+    fn process(&self, ctx: &Ctx) -> Result<Processed, Failure> {
         match self {
             WorkItem::File(i) => worker::process_file(ctx, i),
             WorkItem::Mel(m) => worker::process_mel_item(ctx, m),

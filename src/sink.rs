@@ -91,18 +91,17 @@ where
     }
 }
 
-/// Makes staged files durable (one `syncfs` of the filesystem holding
-/// `out`) and renames each over its final name.
-pub fn commit(staged: Vec<Staged>, out: &Path) -> io::Result<()> {
-    if staged.is_empty() {
-        return Ok(());
-    }
-    if let [one] = &staged[..] {
-        File::open(&one.tmp)?.sync_data()?;
-    } else {
-        rustix::fs::syncfs(File::open(out)?)?;
-    }
-    for s in &staged {
+/// Makes every staged file under `out` durable: one `syncfs` of the
+/// filesystem holding `out` (instead of an `fsync` per file, ~0.75 ms each).
+pub fn sync_out(out: &Path) -> io::Result<()> {
+    rustix::fs::syncfs(File::open(out)?)?;
+    Ok(())
+}
+
+/// Renames staged files over their final names, in order (callers put an
+/// input's completion record last). Call after [`sync_out`].
+pub fn rename_all(staged: &[Staged]) -> io::Result<()> {
+    for s in staged {
         fs::rename(&s.tmp, &s.dst)?;
     }
     Ok(())

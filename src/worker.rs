@@ -38,14 +38,17 @@ use crate::stages::resample::{resample_all, StreamResampler};
 const BLOCK_FRAMES: usize = 16 * 1024;
 
 /// Stages whose CPU time is measured.
-pub const STAGES: [&str; 6] = ["decode", "resample", "vad", "chunk", "mel", "write"];
+pub const STAGES: [&str; 7] = [
+    "decode", "resample", "vad", "chunk", "mel", "write", "commit",
+];
 
 /// CPU nanoseconds per stage, summed over all threads.
 #[derive(Default)]
-pub struct Timings([AtomicU64; 6]);
+pub struct Timings([AtomicU64; 7]);
 
 impl Timings {
-    fn add(&self, stage: usize, since: Instant) {
+    /// Adds the time since `since` to stage `stage` (an index into [`STAGES`]).
+    pub fn add(&self, stage: usize, since: Instant) {
         self.0[stage].fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
     /// Seconds per stage name.
@@ -64,6 +67,8 @@ const T_VAD: usize = 2;
 const T_CHUNK: usize = 3;
 const T_MEL: usize = 4;
 const T_WRITE: usize = 5;
+/// Index of the commit stage (syncfs + renames, on the committer thread).
+pub const T_COMMIT: usize = 6;
 
 /// Shared, read-only state of a run (plus counters).
 pub struct Ctx<'a> {
@@ -154,7 +159,8 @@ pub struct FileStats {
     pub forced_cuts: usize,
 }
 
-/// The outcome of one input that did not fail.
+/// The outcome of one input that did not fail. Its files are still staged
+/// under temporary names ([`Processed::staged`]) until the run commits them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Done {
     /// Manifest rows in (channel, start) order.
@@ -163,6 +169,14 @@ pub struct Done {
     pub written: Vec<Written>,
     /// Statistics.
     pub stats: FileStats,
+}
+
+/// What processing an input returns: the outcome and its staged files.
+pub struct Processed {
+    /// Rows, written files and statistics.
+    pub done: Done,
+    /// Output files under temporary names, to be committed by the caller.
+    pub staged: Vec<sink::Staged>,
 }
 
 thread_local! {
@@ -330,7 +344,7 @@ fn run_chunk_job(
 }
 
 /// Segments one input (and computes its features when `ctx.mel` is set).
-pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Done, Failure> {
+pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
     let seg = ctx.seg.expect("process_file runs for run/segment only");
     let mut f = File::open(&input.path)
         .map_err(|e| Failure::new("read_error", format!("cannot open: {e}")))?;
@@ -388,9 +402,7 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Done, Failure> {
         sink::discard(staged);
         return Err(f);
     }
-    let t = Instant::now();
-    sink::commit(staged, ctx.out).map_err(|e| Failure::env(&e, ctx.out))?;
-    ctx.timings.add(T_WRITE, t);
+
     let mut stats = FileStats {
         format: info.format.name().into(),
         channels: info.channels,
@@ -421,7 +433,7 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Done, Failure> {
         done.rows.push(row);
         done.written.extend(w);
     }
-    Ok(done)
+    Ok(Processed { done, staged })
 }
 
 #[derive(Default)]
@@ -573,7 +585,7 @@ pub struct MelItem {
 }
 
 /// Computes the features of one existing chunk.
-pub fn process_mel_item(ctx: &Ctx, item: &MelItem) -> Result<Done, Failure> {
+pub fn process_mel_item(ctx: &Ctx, item: &MelItem) -> Result<Processed, Failure> {
     let ex = ctx.mel.expect("mel job has an extractor");
     let t = Instant::now();
     let mut f = File::open(&item.path)
@@ -645,8 +657,7 @@ pub fn process_mel_item(ctx: &Ctx, item: &MelItem) -> Result<Done, Failure> {
                 .expect("no panic while holding the lock")
                 .push(st)
         })?;
-    sink::commit(staged.into_inner().expect("lock not poisoned"), ctx.out)
-        .map_err(|e| Failure::env(&e, ctx.out))?;
+
     let duration = samples.len() as f64 / f64::from(info.sample_rate_hz);
     let mut row = match &item.row {
         Some(r) => r.clone(),
@@ -676,7 +687,7 @@ pub fn process_mel_item(ctx: &Ctx, item: &MelItem) -> Result<Done, Failure> {
     row.n_frames = Some(frames);
     row.n_mels = Some(ex.config().n_mels);
     row.mel_shape = Some(shape);
-    Ok(Done {
+    let done = Done {
         stats: FileStats {
             format: info.format.name().into(),
             channels: info.channels,
@@ -689,5 +700,9 @@ pub fn process_mel_item(ctx: &Ctx, item: &MelItem) -> Result<Done, Failure> {
         },
         rows: vec![row],
         written: vec![Written { path: rel, bytes }],
+    };
+    Ok(Processed {
+        done,
+        staged: staged.into_inner().expect("lock not poisoned"),
     })
 }

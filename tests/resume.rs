@@ -1,0 +1,187 @@
+//! A run killed midway (SIGKILL) leaves no final-named partial file, and
+//! `--resume` ends with exactly the bytes one clean run produces.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_callprep"))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Every file under `dir` except the run state: relative path → bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with(".callprep") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A folder of `n` recordings (copies of the fixtures under distinct names).
+fn corpus(root: &Path, n: usize) -> PathBuf {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls");
+    let dir = root.join("in");
+    fs::create_dir_all(&dir).unwrap();
+    let srcs = ["call01.wav", "call02.wav", "call02_ulaw.wav", "mono01.wav"];
+    for i in 0..n {
+        let src = srcs[i % srcs.len()];
+        fs::copy(fx.join(src), dir.join(format!("c{i:03}_{src}"))).unwrap();
+    }
+    dir
+}
+
+/// Final-named outputs must be complete: WAVs parse with their declared
+/// length, `.npy` sizes match their headers.
+fn assert_no_partial_files(out: &Path) {
+    for (rel, bytes) in tree(out) {
+        if rel.contains(".tmp-") {
+            // Temporary names are not outputs; the next run removes them.
+            continue;
+        }
+        if rel.ends_with(".wav") {
+            let r = hound::WavReader::new(std::io::Cursor::new(&bytes)).unwrap();
+            assert_eq!(bytes.len() as u64, 44 + 2 * u64::from(r.len()), "{rel}");
+        } else if rel.ends_with(".npy") {
+            let hl = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+            let header = std::str::from_utf8(&bytes[10..10 + hl]).unwrap();
+            let shape = header
+                .split("'shape': (")
+                .nth(1)
+                .unwrap()
+                .split(')')
+                .next()
+                .unwrap();
+            let n: usize = shape
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(|x| x.parse::<usize>().unwrap())
+                .product();
+            assert_eq!(bytes.len(), 10 + hl + 4 * n, "{rel}");
+        }
+    }
+}
+
+#[test]
+fn killed_run_resumes_to_the_bytes_of_a_clean_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = corpus(tmp.path(), 48);
+    let clean = tmp.path().join("clean");
+    let o = bin()
+        .args(["run", s(&input), "-o", s(&clean), "-q", "--threads", "2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+
+    let out = tmp.path().join("out");
+    let done = out.join(".callprep/done");
+    let mut killed_midway = false;
+    for attempt in 0..5 {
+        let _ = fs::remove_dir_all(&out);
+        let mut child = bin()
+            .args(["run", s(&input), "-o", s(&out), "-q", "--threads", "1"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill once a few inputs are complete (later on each attempt).
+        let want = 3 + 4 * attempt;
+        let t0 = Instant::now();
+        loop {
+            let n = fs::read_dir(&done).map(|d| d.count()).unwrap_or(0);
+            if n >= want || t0.elapsed() > Duration::from_secs(60) {
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        if !status.success() && !out.join("manifest.jsonl").exists() {
+            killed_midway = true;
+            break;
+        }
+    }
+    assert!(killed_midway, "could not kill the run before it finished");
+    assert_no_partial_files(&out);
+
+    let o = bin()
+        .args([
+            "run",
+            s(&input),
+            "-o",
+            s(&out),
+            "-q",
+            "--threads",
+            "2",
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (tree(&clean), tree(&out));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(v == &b[k], "{k} differs from the clean run");
+    }
+    // No temporary files anywhere, state included.
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            assert!(!p.to_string_lossy().contains(".tmp-"), "{}", p.display());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+}
+
+#[test]
+fn resume_redoes_inputs_whose_outputs_were_damaged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = corpus(tmp.path(), 4);
+    let out = tmp.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", s(&input), "-o", s(&out), "--threads", "2"];
+        args.extend_from_slice(extra);
+        bin().args(&args).output().unwrap()
+    };
+    assert!(run(&["-q"]).status.success());
+    let before = tree(&out);
+    // Damage one output, delete another, and leave a stray temp file.
+    let wav = before.keys().find(|k| k.ends_with(".wav")).unwrap().clone();
+    let npy = before.keys().find(|k| k.ends_with(".npy")).unwrap().clone();
+    fs::write(out.join(&wav), b"RIFF").unwrap();
+    fs::remove_file(out.join(&npy)).unwrap();
+    fs::write(out.join("mel/.x.npy.tmp-1-1"), b"junk").unwrap();
+    let o = run(&["--resume"]);
+    assert!(o.status.success());
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(summary.contains("reused by --resume"), "{summary}");
+    assert_eq!(tree(&out), before);
+    // Changed parameters invalidate every record.
+    let o = run(&["--resume", "--pad-ms", "100"]);
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("reused"));
+}
