@@ -269,6 +269,13 @@ fn run_chunk_job(
     sink_: &FileSink,
 ) {
     let rate = seg.sample_rate_hz;
+    // Fault injection for the integration tests: a bug inside one file's
+    // chunk job must become that file's error, not stop the batch.
+    if std::env::var_os("CALLPREP_TEST_PANIC")
+        .is_some_and(|v| !v.is_empty() && input.source.contains(&*v.to_string_lossy()))
+    {
+        panic!("injected by CALLPREP_TEST_PANIC");
+    }
     let mut written = Vec::new();
     let res = (|| -> Result<Row, Failure> {
         let start_s = job.span.start as f64 / f64::from(rate);

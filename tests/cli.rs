@@ -403,3 +403,193 @@ fn files_from_stdin_and_quiet_non_terminal_output() {
         .collect();
     assert_eq!(sources.len(), 2);
 }
+
+#[test]
+fn a_panic_in_one_file_is_that_files_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = bin()
+        .args(["run", s(&fixtures()), "-o", s(&out), "--threads", "2"])
+        .env("CALLPREP_TEST_PANIC", "call01.wav")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("call01.wav") && err.contains("[internal_error]"),
+        "{err}"
+    );
+    let rep = report(&out);
+    let failed: Vec<&Value> = rep["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["reason"], "internal_error");
+    // The other four inputs are complete; nothing of call01 is final-named.
+    assert_eq!(rep["totals"]["files_ok"].as_u64(), Some(4));
+    assert!(!tree(&out).keys().any(|k| k.contains("call01")));
+}
+
+#[test]
+fn presets_layouts_and_print_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let call = fixtures().join("call02.wav");
+    for (preset, extra, mels, frames_first, per_frame, rate) in [
+        ("kaldi", None, 80, true, 80usize, 8000f64),
+        ("whisper", None, 80, false, 160, 16000.0),
+        ("whisper-128", None, 128, false, 160, 16000.0),
+        ("telephony", Some("frames-first"), 80, true, 80, 8000.0),
+    ] {
+        let out = tmp.path().join(preset).join(extra.unwrap_or("default"));
+        let mut args = vec!["run", s(&call), "-o", s(&out), "-q", "--preset", preset];
+        if let Some(l) = extra {
+            args.extend(["--layout", l]);
+        }
+        let o = run(&args);
+        assert!(
+            o.status.success(),
+            "{preset}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for r in manifest(&out) {
+            let (shape, data) =
+                read_npy(&fs::read(out.join(r["mel_filepath"].as_str().unwrap())).unwrap());
+            let n = (r["duration"].as_f64().unwrap() * rate).round() as usize;
+            let frames = match preset {
+                "kaldi" => (n + per_frame / 2) / per_frame,
+                p if p.starts_with("whisper") => n / per_frame,
+                _ => 1 + n / per_frame,
+            };
+            let want = if frames_first {
+                vec![frames, mels]
+            } else {
+                vec![mels, frames]
+            };
+            assert_eq!(shape, want, "{preset}");
+            assert_eq!(r["mel_shape"], serde_json::json!(want));
+            assert_eq!(r["n_frames"].as_u64(), Some(frames as u64));
+            assert!(data.iter().all(|v| v.is_finite()));
+        }
+        // The report records the same resolved parameters --print-config prints.
+        let printed = run(&["mel", "--preset", preset, "--print-config"]);
+        let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+        let recorded = &report(&out)["parameters"]["mel"];
+        if extra.is_none() {
+            assert_eq!(&printed, recorded, "{preset}");
+        } else {
+            assert_eq!(recorded["layout"], "frames-first");
+        }
+    }
+    // An impossible override is refused before any work.
+    let o = run(&[
+        "mel",
+        "--preset",
+        "kaldi",
+        "--n-mels",
+        "200",
+        "--print-config",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--n-mels"));
+}
+
+#[cfg(unix)]
+#[test]
+fn hostile_input_names_stay_inside_out() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let inp = tmp.path().join("in");
+    fs::create_dir_all(inp.join("sub")).unwrap();
+    let names: Vec<std::ffi::OsString> = vec![
+        "new\nline.wav".into(),
+        std::ffi::OsStr::from_bytes(b"bad\xff\xfe.wav").to_owned(),
+        "..wav".into(),
+        "a b.wav".into(),
+        "a_b.wav".into(),
+    ];
+    for n in &names {
+        fs::copy(fixtures().join("mono01.wav"), inp.join(n)).unwrap();
+    }
+    fs::copy(fixtures().join("mono01.wav"), inp.join("sub/a_b.wav")).unwrap();
+    let out = tmp.path().join("out");
+    // A symlink planted where an output will go is replaced, not followed.
+    let victim = tmp.path().join("victim");
+    fs::write(&victim, b"keep").unwrap();
+    fs::create_dir_all(out.join("wav")).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("wav/a_b-mixed-0000000000.wav")).unwrap();
+    let o = run(&["segment", s(&inp), "-o", s(&out), "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read(&victim).unwrap(), b"keep");
+    let rows = manifest(&out);
+    let ids: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), rows.len(), "ids collide");
+    assert_eq!(report(&out)["totals"]["files_ok"].as_u64(), Some(6));
+    for r in &rows {
+        let p = r["audio_filepath"].as_str().unwrap();
+        assert!(
+            !p.contains("..") && !p.contains('\n') && !p.starts_with('/'),
+            "{p}"
+        );
+        assert!(out.join(p).is_file());
+    }
+    // Everything written lies under OUT.
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 3);
+}
+
+/// Needs root to mount a small tmpfs; skipped (with a note) elsewhere.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_exits_3_and_leaves_no_partial_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = tmp.path().join("small");
+    fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", s(&small)])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&small);
+    let out = small.join("out");
+    let o = run(&["run", s(&fixtures()), "-o", s(&out), "--threads", "2"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("No space left") || err.contains("space"),
+        "{err}"
+    );
+    // Whatever carries a final name is complete.
+    for (rel, bytes) in tree(&out) {
+        if rel.contains(".tmp-") {
+            continue;
+        }
+        if rel.ends_with(".wav") {
+            let r = hound::WavReader::new(std::io::Cursor::new(&bytes)).unwrap();
+            assert_eq!(bytes.len() as u64, 44 + 2 * u64::from(r.len()), "{rel}");
+        } else if rel.ends_with(".npy") {
+            let (shape, data) = read_npy(&bytes);
+            assert_eq!(data.len(), shape.iter().product::<usize>(), "{rel}");
+        } else if rel.ends_with(".jsonl") {
+            for line in String::from_utf8(bytes).unwrap().lines() {
+                serde_json::from_str::<Value>(line).unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# scripts/bench.sh -- end-to-end benchmark: callprep vs. the reference Python pipeline.
+#
+# Usage:
+#   scripts/bench.sh [--hours 3] [--repeats 3] [--corpus DIR] [--out DIR] [--skip-build]
+#
+#   --hours H      size of the synthetic corpus in stereo hours (default 3)
+#   --repeats R    repetitions of every configuration (default 3); the median is reported
+#   --corpus DIR   corpus directory (default target/bench/corpus-<H>h). If DIR already
+#                  holds *.wav files it is used as is; otherwise it is generated with
+#                  `scripts/make_calls.py bench --out DIR --hours H`.
+#   --out DIR      scratch output directory, one fresh subfolder per run, wiped at the end (default
+#                  target/bench/out). Point it at tmpfs (e.g. /dev/shm/callprep-bench) to
+#                  take disk-write noise out of the numbers; the default measures real disk.
+#   --skip-build   do not run `cargo build --release`
+#   Environment: CALLPREP=path overrides the binary (default target/release/callprep).
+#
+# What it does:
+#   1. `cargo build --release`; creates .venv-ref from scripts/requirements-ref.txt if missing.
+#   2. Generates the corpus if needed (stereo 8 kHz PCM16 WAVs incl. two 60-min calls).
+#   3. Runs, interleaved (each repetition runs every configuration in turn, output dir
+#      wiped before every run):
+#        callprep-t1     callprep run CORPUS -o OUT --threads 1 --quiet
+#        callprep-t2     callprep run CORPUS -o OUT --threads 2 --quiet
+#        python-w1       python scripts/py_reference.py CORPUS -o OUT --workers 1
+#        python-w2       python scripts/py_reference.py CORPUS -o OUT --workers 2
+#        long-callprep-t1 / -t2   callprep on only the longest (60-min) call, to show
+#                        parallelism inside a single file.
+#   4. Measures wall time and peak RSS of the whole process tree (scripts/measure.py:
+#      psutil poll every 20 ms, RSS summed over the process and all descendants).
+#   5. Prints a Markdown table (median wall, realtime factor = stereo audio seconds per
+#      wall second, median peak RSS, callprep/Python speed ratios at equal worker counts,
+#      2-vs-1 thread scaling) plus machine info, and writes it to target/bench/results.md.
+#      Raw per-run measurements: target/bench/runs.jsonl; per-run logs: target/bench/logs/.
+set -euo pipefail
+
+HOURS=3
+REPEATS=3
+CORPUS=""
+OUT=""
+SKIP_BUILD=0
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --hours) HOURS="$2"; shift 2 ;;
+        --hours=*) HOURS="${1#*=}"; shift ;;
+        --repeats) REPEATS="$2"; shift 2 ;;
+        --repeats=*) REPEATS="${1#*=}"; shift ;;
+        --corpus) CORPUS="$2"; shift 2 ;;
+        --corpus=*) CORPUS="${1#*=}"; shift ;;
+        --out) OUT="$2"; shift 2 ;;
+        --out=*) OUT="${1#*=}"; shift ;;
+        --skip-build) SKIP_BUILD=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "bench.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+# Paths given by the caller are relative to the caller's cwd; everything else to the repo.
+[[ -n "$CORPUS" ]] && CORPUS="$(realpath -m "$CORPUS")"
+[[ -n "$OUT" ]] && OUT="$(realpath -m "$OUT")"
+[[ -n "${CALLPREP:-}" && "$CALLPREP" == */* ]] && CALLPREP="$(realpath -m "$CALLPREP")"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+BENCH="target/bench"
+OUT="${OUT:-$BENCH/out}"
+LOGS="$BENCH/logs"
+LONG_DIR="$BENCH/long-call"
+RUNS="$BENCH/runs.jsonl"
+RESULTS="$BENCH/results.md"
+CORPUS="${CORPUS:-$BENCH/corpus-${HOURS}h}"
+CALLPREP="${CALLPREP:-target/release/callprep}"
+PY=".venv-ref/bin/python"
+
+# OUT is rm -rf'ed before every run: refuse anything that looks like a real directory.
+case "$(realpath -m "$OUT")" in
+    /|"$ROOT"|"$(realpath -m "$CORPUS")"|"$(realpath -m "$CORPUS")"/*|"$HOME")
+        echo "bench.sh: refusing to use $OUT as the (wiped) output directory" >&2; exit 2 ;;
+esac
+case "$(realpath -m "$CORPUS")/" in
+    "$(realpath -m "$OUT")"/*)
+        echo "bench.sh: the corpus must not live inside the (wiped) output directory $OUT" >&2; exit 2 ;;
+esac
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- 1. build + venv -------------------------------------------------------------------
+if [[ "$SKIP_BUILD" -eq 0 ]]; then
+    log "cargo build --release"
+    cargo build --release
+fi
+if [[ ! -x "$CALLPREP" ]]; then
+    echo "bench.sh: callprep binary not found at $CALLPREP" >&2
+    exit 1
+fi
+
+if ! [[ -x "$PY" ]] || ! "$PY" -c 'import numpy, soundfile, librosa, webrtcvad, psutil' 2>/dev/null; then
+    log "setting up .venv-ref"
+    [[ -x "$PY" ]] || python3 -m venv .venv-ref
+    .venv-ref/bin/pip install -r scripts/requirements-ref.txt
+fi
+
+# ---- 2. corpus -------------------------------------------------------------------------
+has_wavs() { [[ -d "$1" ]] && [[ -n "$(find "$1" -type f -iname '*.wav' -print -quit)" ]]; }
+
+if has_wavs "$CORPUS"; then
+    log "using existing corpus $CORPUS"
+else
+    log "generating ${HOURS} h corpus in $CORPUS"
+    rm -rf "$CORPUS.partial"
+    mkdir -p "$(dirname "$CORPUS")"
+    "$PY" scripts/make_calls.py bench --out "$CORPUS.partial" --hours "$HOURS"
+    rm -rf "$CORPUS"
+    mv "$CORPUS.partial" "$CORPUS"   # only a complete corpus ever appears under $CORPUS
+fi
+
+mkdir -p "$BENCH" "$LOGS"
+
+# Durations (stereo seconds) of the corpus and its longest file.
+read -r CORPUS_FILES CORPUS_SECONDS LONG_SECONDS LONG_WAV < <("$PY" - "$CORPUS" <<'EOF'
+import sys
+from pathlib import Path
+import soundfile as sf
+files = sorted(p for p in Path(sys.argv[1]).rglob("*") if p.is_file() and p.suffix.lower() == ".wav")
+durs = [(sf.info(str(p)).duration, p) for p in files]
+longest = max(durs, key=lambda d: (d[0], str(d[1])))
+print(len(files), f"{sum(d for d, _ in durs):.3f}", f"{longest[0]:.3f}", longest[1])
+EOF
+)
+log "corpus: $CORPUS_FILES files, $CORPUS_SECONDS s; longest: $LONG_WAV ($LONG_SECONDS s)"
+
+# Single-long-file corpus: the longest call (+ its .json sidecar) alone in a directory.
+rm -rf "$LONG_DIR"
+mkdir -p "$LONG_DIR"
+for f in "$LONG_WAV" "${LONG_WAV%.*}.json"; do
+    [[ -e "$f" ]] || continue
+    ln -f "$f" "$LONG_DIR/" 2>/dev/null || cp "$f" "$LONG_DIR/"
+done
+
+LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="${LOADAVG%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+    log "WARNING: load average is $LOADAVG -- other processes will distort the timings"
+fi
+
+# Warm the page cache so the first configuration is not penalised by cold reads.
+find "$CORPUS" -type f -exec cat {} + > /dev/null
+
+# ---- 3./4. interleaved, repeated runs ----------------------------------------------------
+CONFIGS=(callprep-t1 callprep-t2 python-w1 python-w2 long-callprep-t1 long-callprep-t2)
+
+set_cmd() {  # sets CMD (array) for configuration $1, writing to $RUN_OUT
+    local OUT="$RUN_OUT"
+    case "$1" in
+        callprep-t1)      CMD=("$CALLPREP" run "$CORPUS" -o "$OUT" --threads 1 --quiet) ;;
+        callprep-t2)      CMD=("$CALLPREP" run "$CORPUS" -o "$OUT" --threads 2 --quiet) ;;
+        python-w1)        CMD=("$PY" scripts/py_reference.py "$CORPUS" -o "$OUT" --workers 1) ;;
+        python-w2)        CMD=("$PY" scripts/py_reference.py "$CORPUS" -o "$OUT" --workers 2) ;;
+        long-callprep-t1) CMD=("$CALLPREP" run "$LONG_DIR" -o "$OUT" --threads 1 --quiet) ;;
+        long-callprep-t2) CMD=("$CALLPREP" run "$LONG_DIR" -o "$OUT" --threads 2 --quiet) ;;
+        *) echo "unknown config $1" >&2; exit 2 ;;
+    esac
+}
+
+: > "$RUNS"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+FAILED=0
+for ((rep = 1; rep <= REPEATS; rep++)); do
+    for cfg in "${CONFIGS[@]}"; do
+        # A fresh output folder per run, deleted only at the end: ext4 scans
+        # recently deleted inodes when allocating new ones, so wiping the previous
+        # run's thousands of files right before a run slows that run's file
+        # creation (seen in perf as recently_deleted/find_inode_bit).
+        RUN_OUT="$OUT/$cfg.$rep"
+        set_cmd "$cfg"
+        sync   # flush the previous run's output so its writeback does not land in this run
+        logf="$LOGS/$cfg.$rep.log"
+        set +e
+        json="$("$PY" scripts/measure.py --log "$logf" -- "${CMD[@]}")"
+        set -e
+        if [[ -z "$json" ]]; then
+            json='{"wall_s": 0, "peak_rss_mb": 0, "rc": 255}'
+        fi
+        printf '{"config": "%s", "repeat": %d, "m": %s}\n' "$cfg" "$rep" "$json" >> "$RUNS"
+        log "rep $rep/$REPEATS $cfg: $json"
+        if ! grep -q '"rc": 0[,}]' <<<"$json"; then
+            FAILED=1
+            log "  FAILED -- last lines of $logf:"
+            tail -n 5 "$logf" >&2 || true
+        fi
+    done
+done
+rm -rf "$OUT"
+
+# ---- 5. report -------------------------------------------------------------------------
+CPU_MODEL="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)"
+"$PY" - "$RUNS" "$RESULTS" "$CORPUS" "$CORPUS_FILES" "$CORPUS_SECONDS" "$LONG_WAV" "$LONG_SECONDS" \
+    "$(nproc)" "${CPU_MODEL:-unknown}" "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" "$REPEATS" \
+    "$("$CALLPREP" --version 2>/dev/null | head -n1 || echo callprep)" \
+    "$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')" "$OUT" "$LOADAVG" <<'EOF'
+import json, statistics, sys
+(runs_path, results_path, corpus, n_files, corpus_s, long_wav, long_s,
+ nproc, cpu, date, repeats, callprep_version, git_rev, out_dir, loadavg) = sys.argv[1:]
+corpus_s, long_s = float(corpus_s), float(long_s)
+
+runs = {}
+for line in open(runs_path):
+    r = json.loads(line)
+    runs.setdefault(r["config"], []).append(r["m"])
+
+configs = [
+    ("callprep-t1", "callprep --threads 1", "corpus", corpus_s),
+    ("callprep-t2", "callprep --threads 2", "corpus", corpus_s),
+    ("python-w1", "py_reference.py --workers 1", "corpus", corpus_s),
+    ("python-w2", "py_reference.py --workers 2", "corpus", corpus_s),
+    ("long-callprep-t1", "callprep --threads 1", "one long call", long_s),
+    ("long-callprep-t2", "callprep --threads 2", "one long call", long_s),
+]
+
+med = {}
+rows = []
+for key, label, inp, secs in configs:
+    ms = runs.get(key, [])
+    ok = [m for m in ms if m.get("rc") == 0]
+    if ok:
+        wall = statistics.median(m["wall_s"] for m in ok)
+        rss = statistics.median(m["peak_rss_mb"] for m in ok)
+        cpu_s = statistics.median(m.get("cpu_s", float("nan")) for m in ok)
+        lo, hi = min(m["wall_s"] for m in ok), max(m["wall_s"] for m in ok)
+        med[key] = wall
+        rows.append(f"| {key} | {label} | {inp} | {secs / 3600:.2f} | {wall:.2f} | "
+                    f"{lo:.2f}–{hi:.2f} | {secs / wall:.0f}× | {cpu_s:.2f} | {rss:.0f} | {len(ok)}/{len(ms)} |")
+    else:
+        rcs = ",".join(str(m.get("rc")) for m in ms) or "not run"
+        rows.append(f"| {key} | {label} | {inp} | {secs / 3600:.2f} | FAILED (rc {rcs}) | | | | | 0/{len(ms)} |")
+
+def ratio(num, den, what):
+    if num in med and den in med:
+        return f"- {what}: **{med[num] / med[den]:.2f}×**"
+    return f"- {what}: n/a (a configuration failed)"
+
+lines = [
+    "# callprep vs. Python reference benchmark",
+    "",
+    f"- Date: {date}",
+    f"- Machine: {nproc} CPUs (nproc), {cpu}",
+    f"- callprep: {callprep_version} (git {git_rev})",
+    f"- Corpus: `{corpus}` — {n_files} files, {corpus_s / 3600:.2f} stereo hours; "
+    f"long call: `{long_wav}` ({long_s / 60:.1f} min); output written to `{out_dir}`",
+    f"- {repeats} interleaved repetitions per configuration; median reported. "
+    "Realtime factor = stereo input audio seconds / wall second. "
+    "CPU s = user+sys CPU seconds of the process tree (median). "
+    "Peak RSS = max of summed RSS over the whole process tree (psutil, 20 ms polls), median over runs.",
+    f"- Load average before the runs: {loadavg}. Other processes competing for the CPUs inflate wall times; "
+    "compare CPU s and the wall range to spot that.",
+    "",
+    "| config | command | input | audio h | median wall s | wall range s | realtime factor | CPU s | peak RSS MiB | ok runs |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    *rows,
+    "",
+    "Ratios of median wall times (numerator / denominator; > 1 means the denominator configuration is faster):",
+    "",
+    ratio("python-w1", "callprep-t1", "callprep vs Python, 1 worker (Python wall / callprep wall)"),
+    ratio("python-w2", "callprep-t2", "callprep vs Python, 2 workers (Python wall / callprep wall)"),
+    ratio("callprep-t1", "callprep-t2", "callprep scaling 1→2 threads, corpus (t1 wall / t2 wall)"),
+    ratio("long-callprep-t1", "long-callprep-t2", "callprep scaling 1→2 threads, single long call (t1 wall / t2 wall)"),
+    ratio("python-w1", "python-w2", "Python scaling 1→2 workers, corpus (w1 wall / w2 wall)"),
+    "",
+]
+text = "\n".join(lines)
+print(text)
+with open(results_path, "w") as f:
+    f.write(text)
+EOF
+log "wrote $RESULTS (raw runs: $RUNS)"
+exit "$FAILED"

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Run a command and measure wall time and peak RSS of its whole process tree.
+
+Usage:
+    python scripts/measure.py [--interval 0.02] [--log FILE] -- CMD [ARGS...]
+
+Launches CMD, polls every --interval seconds (default 20 ms) with psutil, summing the
+RSS of the process and all of its descendants (e.g. multiprocessing pool workers),
+and records the maximum. When CMD exits, prints one JSON line to stdout:
+
+    {"wall_s": 12.34, "cpu_s": 20.1, "peak_rss_mb": 456.7, "max_single_rss_mb": 210.2, "rc": 0, "samples": 617}
+
+  wall_s             wall time from launch to exit (perf_counter)
+  cpu_s              user+sys CPU seconds of CMD and all waited-for descendants
+                     (getrusage RUSAGE_CHILDREN); less sensitive than wall_s to other load
+  peak_rss_mb        max over polls of sum(RSS of the tree), MiB. Sampled: spikes shorter
+                     than the interval can be missed; pages shared between forked
+                     processes are counted once per process (the usual RSS-sum overestimate).
+  max_single_rss_mb  max RSS of any single descendant process (kernel ru_maxrss of the
+                     waited-for children, not sampled), MiB -- a cross-check for the tree peak.
+                     Linux carries the pre-exec (forked-from-Python) RSS into it, so it never
+                     reads below ~measure.py's own RSS (~14 MiB).
+  rc                 exit code of CMD (negative = killed by that signal)
+
+CMD's stdout/stderr go to --log FILE (default: this script's stderr), so stdout carries
+only the JSON. Exit status of measure.py is CMD's exit status (1 if killed by a signal).
+Requires psutil (scripts/requirements-ref.txt).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import psutil
+
+
+def tree_rss(proc):
+    """Sum RSS (bytes) of proc and all its live descendants; tolerate processes vanishing."""
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Measure wall time and peak process-tree RSS.")
+    ap.add_argument("--interval", type=float, default=0.02, help="poll interval in seconds")
+    ap.add_argument("--log", help="file for the command's stdout+stderr (default: stderr)")
+    ap.add_argument("cmd", nargs=argparse.REMAINDER, help="command (after --)")
+    args = ap.parse_args()
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        ap.error("no command given")
+
+    out = open(args.log, "w") if args.log else sys.stderr
+    t0 = time.perf_counter()
+    try:
+        child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    except OSError as e:
+        print(json.dumps({"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mb": 0.0, "max_single_rss_mb": 0.0,
+                          "rc": 127, "samples": 0, "error": str(e)}))
+        return 127
+    proc = psutil.Process(child.pid)
+    peak = 0
+    samples = 0
+    while True:
+        peak = max(peak, tree_rss(proc))
+        samples += 1
+        try:
+            rc = child.wait(timeout=args.interval)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+    wall = time.perf_counter() - t0
+    if out is not sys.stderr:
+        out.close()
+
+    # ru_maxrss (KiB on Linux) of the largest terminated, waited-for descendant.
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    single = ru.ru_maxrss / 1024.0
+    result = {
+        "wall_s": round(wall, 4),
+        "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+        "peak_rss_mb": round(peak / 2**20, 2),
+        "max_single_rss_mb": round(single, 2),
+        "rc": rc,
+        "samples": samples,
+    }
+    print(json.dumps(result), flush=True)
+    return rc if rc >= 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
