@@ -137,7 +137,8 @@ impl FrameVad {
 #[inline]
 pub fn to_i16(x: f32) -> i16 {
     let v = (x * 32768.0).clamp(-32768.0, 32767.0);
-    (v + 0.5f32.copysign(v)) as i16
+    // In range after the clamp, so the i32 → i16 step cannot wrap.
+    (v + 0.5f32.copysign(v)) as i32 as i16
 }
 
 #[cfg(test)]

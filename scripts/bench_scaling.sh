@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# scripts/bench_scaling.sh -- time and memory against recording length.
+#
+# Usage: scripts/bench_scaling.sh [CORPUS_DIR] [--repeats N]
+#
+# Takes the first 60-minute call of the benchmark corpus (scripts/bench.sh makes
+# it: target/bench/corpus-3h by default), builds a 10-hour recording from ten
+# copies of it (sox), and runs `callprep run --threads 1` and `--threads 2` on
+# each, interleaved, N times (default 3). Prints median wall time, peak RSS of the
+# process tree (scripts/measure.py) and the 10 h / 1 h ratios: cost should be
+# linear (ratio <= 10.5) and memory independent of the length.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CORPUS="target/bench/corpus-3h"
+REPEATS=3
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --repeats) REPEATS="$2"; shift 2 ;;
+        *) CORPUS="$1"; shift ;;
+    esac
+done
+PY=.venv-ref/bin/python
+CALLPREP="${CALLPREP:-target/release/callprep}"
+[[ -x "$CALLPREP" ]] || cargo build --release
+WORK=target/bench/scaling
+mkdir -p "$WORK/one" "$WORK/ten"
+ONE="$(ls "$CORPUS"/*.wav | head -1)"
+[[ -f "$WORK/one/call.wav" ]] || ln -f "$ONE" "$WORK/one/call.wav" 2>/dev/null || cp "$ONE" "$WORK/one/call.wav"
+if [[ ! -f "$WORK/ten/call.wav" ]]; then
+    sox $(for _ in $(seq 10); do echo "$WORK/one/call.wav"; done) "$WORK/ten/call.wav"
+fi
+RUNS="$WORK/runs.jsonl"; : > "$RUNS"
+OUT="$WORK/out"; rm -rf "$OUT"; mkdir -p "$OUT"
+for ((r = 1; r <= REPEATS; r++)); do
+    for len in one ten; do
+        for t in 1 2; do
+            sync
+            json="$("$PY" scripts/measure.py -- "$CALLPREP" run "$WORK/$len" -o "$OUT/$len.$t.$r" --threads "$t" -q)"
+            echo "{\"len\": \"$len\", \"threads\": $t, \"m\": $json}" >> "$RUNS"
+            echo "rep $r $len threads=$t: $json" >&2
+        done
+    done
+done
+rm -rf "$OUT"
+"$PY" - "$RUNS" <<'PYEOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = lambda xs: statistics.median(xs)
+print("| recording | threads | median wall s | realtime factor | median peak RSS MB |")
+print("|---|---|---|---|---|")
+res = {}
+for len_, hours in (("one", 1.0), ("ten", 10.0)):
+    for t in (1, 2):
+        rs = [r["m"] for r in rows if r["len"] == len_ and r["threads"] == t]
+        w, m = med([r["wall_s"] for r in rs]), med([r["peak_rss_mb"] for r in rs])
+        res[(len_, t)] = (w, m)
+        print(f"| {int(hours)} h | {t} | {w:.2f} | {hours * 3600 / w:.0f}x | {m:.1f} |")
+for t in (1, 2):
+    print(f"\n{t} thread(s): 10 h / 1 h time ratio {res[('ten', t)][0] / res[('one', t)][0]:.2f}, "
+          f"memory ratio {res[('ten', t)][1] / res[('one', t)][1]:.2f}")
+PYEOF
