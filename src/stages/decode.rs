@@ -409,8 +409,8 @@ fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 /// Decodes one channel of interleaved frames, appending to `out`.
 ///
 /// `bytes` must hold whole frames (`bytes.len() % block_align == 0`; a partial
-/// trailing frame is ignored). Non-finite float samples become 0 (NaN) or ±1
-/// (±Inf). Allocates only when `out` must grow.
+/// trailing frame is ignored). Float samples are clipped to `[-1, 1]` and NaN
+/// becomes 0. Allocates only when `out` must grow.
 pub fn decode_channel(info: &WavInfo, bytes: &[u8], channel: usize, out: &mut Vec<f32>) {
     let bps = info.format.bytes_per_sample();
     let off = channel * bps;
@@ -448,15 +448,18 @@ pub fn decode_channel(info: &WavInfo, bytes: &[u8], channel: usize, out: &mut Ve
     }
 }
 
-/// NaN → 0, ±Inf → ±1; finite values pass through.
+/// NaN → 0; everything else clipped to full scale `[-1, 1]` (±Inf → ±1).
+///
+/// Float WAVs may exceed full scale, but the chunk WAVs are PCM16 and clip
+/// there anyway; clipping at decode keeps `run` and `segment` + `mel`
+/// identical and keeps garbage like 3.4e38 from overflowing the resampler's
+/// FFT (found by the fuzzer: NaN output and a rubato panic).
 #[inline]
 fn sanitize(x: f32) -> f32 {
-    if x.is_finite() {
-        x
-    } else if x.is_nan() {
+    if x.is_nan() {
         0.0
     } else {
-        x.signum()
+        x.clamp(-1.0, 1.0)
     }
 }
 
@@ -593,11 +596,21 @@ mod tests {
 
     #[test]
     fn float_nan_and_inf_are_sanitised() {
-        let vals = [0.5f32, f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        let vals = [
+            0.5f32,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            3.39e38,
+            -1.5,
+        ];
         let data: Vec<u8> = vals.iter().flat_map(|s| s.to_le_bytes()).collect();
         let bytes = wav_bytes(&fmt16(3, 1, 8000, 32), &[], data.len() as u32, &data);
         let info = parse(&bytes).unwrap();
-        assert_eq!(decode_all(&bytes, &info, 0), vec![0.5, 0.0, 1.0, -1.0]);
+        assert_eq!(
+            decode_all(&bytes, &info, 0),
+            vec![0.5, 0.0, 1.0, -1.0, 1.0, -1.0]
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub struct StreamResampler {
     to_trim: usize,
     n_in: u64,
     n_out: u64,
-    ratio: f64,
+    from_hz: u64,
+    to_hz: u64,
 }
 
 impl StreamResampler {
@@ -49,7 +50,8 @@ impl StreamResampler {
         let out_max = inner.output_frames_max();
         Ok(StreamResampler {
             to_trim: inner.output_delay(),
-            ratio: f64::from(to_hz) / f64::from(from_hz),
+            from_hz: u64::from(from_hz),
+            to_hz: u64::from(to_hz),
             inner,
             pending: Vec::with_capacity(CHUNK),
             out_scratch: vec![0.0; out_max],
@@ -78,7 +80,7 @@ impl StreamResampler {
     /// Flushes the tail: after this, `out` has received exactly
     /// `ceil(n_in · ratio)` samples in all.
     pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<(), ResampleError> {
-        let expected = (self.n_in as f64 * self.ratio).ceil() as u64;
+        let expected = out_len(self.n_in, self.from_hz, self.to_hz);
         let partial = self.pending.len();
         let mut first = true;
         while self.n_out < expected {
@@ -117,10 +119,16 @@ impl StreamResampler {
     }
 }
 
+/// `ceil(n · to / from)` in integers (in `f64` the ratio's rounding made it
+/// one too many for some rates, e.g. 3348 samples at 3348 Hz → 8001).
+fn out_len(n: u64, from: u64, to: u64) -> u64 {
+    ((u128::from(n) * u128::from(to)).div_ceil(u128::from(from))) as u64
+}
+
 /// Resamples a whole buffer (convenience wrapper over [`StreamResampler`]).
 pub fn resample_all(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, ResampleError> {
     let mut r = StreamResampler::new(from_hz, to_hz)?;
-    let mut out = Vec::with_capacity((input.len() as f64 * r.ratio).ceil() as usize + 1);
+    let mut out = Vec::with_capacity(out_len(input.len() as u64, r.from_hz, r.to_hz) as usize);
     r.push(input, &mut out)?;
     r.finish(&mut out)?;
     Ok(out)
@@ -190,6 +198,13 @@ mod tests {
         let y = resample_all(&x, 16000, 8000).unwrap();
         let peak = y[2000..14000].iter().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!((peak - 0.5).abs() < 0.01, "peak {peak}");
+    }
+
+    #[test]
+    fn output_length_is_exact_for_odd_rates() {
+        // Found by the fuzzer: f64 rounding of the ratio gave one sample too many.
+        assert_eq!(resample_all(&[0.0; 3348], 3348, 8000).unwrap().len(), 8000);
+        assert_eq!(resample_all(&[0.0; 1810], 57920, 8000).unwrap().len(), 250);
     }
 
     #[test]
