@@ -50,7 +50,7 @@ where
     result
 }
 
-/// A file written under a temporary name, waiting for [`commit`].
+/// A file written under a temporary name, waiting for [`sync_out`] and [`rename_all`].
 #[derive(Debug)]
 pub struct Staged {
     tmp: PathBuf,
