@@ -27,25 +27,12 @@ pub fn write_atomic<F>(path: &Path, fill: F) -> io::Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}{TMP_MARK}{}-{n}", std::process::id()));
-    let result = (|| {
-        let f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        let mut w = BufWriter::with_capacity(64 * 1024, f);
-        fill(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_data()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
+    let staged = write_staged(path, fill)?;
+    let result = File::open(&staged.tmp)
+        .and_then(|f| f.sync_data())
+        .and_then(|()| fs::rename(&staged.tmp, &staged.dst));
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(&staged.tmp);
     }
     result
 }

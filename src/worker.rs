@@ -17,7 +17,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -524,7 +524,7 @@ fn process_channel<'s>(
         let t = Instant::now();
         dec.clear();
         let want = (remaining as usize).min(buf.len());
-        let got = read_full(&mut file, &mut buf[..want])
+        let got = decode::read_up_to(&mut file, &mut buf[..want])
             .map_err(|e| Failure::new("read_error", e.to_string()))?;
         if got < want {
             // The file shrank under us: decode what is there.
@@ -567,19 +567,6 @@ fn process_channel<'s>(
     }
     stats.short_read = short_read;
     Ok(stats)
-}
-
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match r.read(&mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// One item for the `mel` job: a chunk WAV (or a range of one channel of a
@@ -651,7 +638,7 @@ pub fn process_mel_item(ctx: &Ctx, item: &MelItem) -> Result<Processed, Failure>
     let mut left = count;
     while left > 0 {
         let want = (left as usize).min(BLOCK_FRAMES) * info.block_align;
-        let got = read_full(&mut f, &mut buf[..want])
+        let got = decode::read_up_to(&mut f, &mut buf[..want])
             .map_err(|e| Failure::new("read_error", e.to_string()))?;
         let whole = got - got % info.block_align;
         decode::decode_channel(&info, &buf[..whole], channel, &mut samples);

@@ -1,12 +1,14 @@
 //! Integration tests: the real binary on the bundled fixture calls, in a
 //! temporary folder, asserting files, headers, shapes and bytes.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+
+mod common;
+use common::tree;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_callprep"))
@@ -34,27 +36,6 @@ fn manifest(out: &Path) -> Vec<Value> {
 
 fn report(out: &Path) -> Value {
     serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap()
-}
-
-/// Every regular file under `dir` (relative path → bytes), hidden state excluded.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            if rel.starts_with(".callprep") {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(rel, fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// Parses a little-endian `<f4` C-order .npy: (shape, data).

@@ -1,11 +1,13 @@
 //! A run killed midway (SIGKILL) leaves no final-named partial file, and
 //! `--resume` ends with exactly the bytes one clean run produces.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::tree;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_callprep"))
@@ -13,27 +15,6 @@ fn bin() -> Command {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Every file under `dir` except the run state: relative path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            if rel.starts_with(".callprep") {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(rel, fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// A folder of `n` recordings (copies of the fixtures under distinct names).

@@ -393,7 +393,7 @@ pub fn read_header<R: Read + Seek>(r: &mut R, file_len: u64) -> Result<WavInfo, 
 }
 
 /// Reads until `buf` is full or the reader is at its end; returns bytes read.
-fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match r.read(&mut buf[done..]) {
