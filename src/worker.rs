@@ -246,6 +246,8 @@ struct ChunkJob {
 
 /// Shared by the channel tasks of one file.
 struct FileSink {
+    /// The input's path relative to OUT (rows point at it with `--no-wav`).
+    source_rel: String,
     rows: Mutex<Vec<(Row, Vec<Written>)>>,
     staged: Mutex<Vec<sink::Staged>>,
     failure: Mutex<Option<Failure>>,
@@ -294,8 +296,7 @@ fn run_chunk_job(
             });
             (rel, 0.0)
         } else {
-            let rel = sink::relative_path(&input.path, ctx.out);
-            (rel.to_string_lossy().replace('\\', "/"), start_s)
+            (sink_.source_rel.clone(), start_s)
         };
         let mut row = Row {
             id: job.id.clone(),
@@ -386,11 +387,10 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
             ),
         ));
     }
-    if info.sample_rate_hz != seg.sample_rate_hz {
-        StreamResampler::new(info.sample_rate_hz, seg.sample_rate_hz)
-            .map_err(|e| Failure::new("resample_error", e.to_string()))?;
-    }
     let fsink = FileSink {
+        source_rel: sink::relative_path(&input.path, ctx.out)
+            .to_string_lossy()
+            .replace('\\', "/"),
         rows: Mutex::new(Vec::new()),
         staged: Mutex::new(Vec::new()),
         failure: Mutex::new(None),

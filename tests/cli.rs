@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod common;
-use common::tree;
+use common::{assert_no_partial_files, read_npy, tree};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_callprep"))
@@ -36,32 +36,6 @@ fn manifest(out: &Path) -> Vec<Value> {
 
 fn report(out: &Path) -> Value {
     serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap()
-}
-
-/// Parses a little-endian `<f4` C-order .npy: (shape, data).
-fn read_npy(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
-    assert_eq!(&bytes[..6], b"\x93NUMPY");
-    let hl = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + hl]).unwrap();
-    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"));
-    let shape_txt = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap();
-    let shape: Vec<usize> = shape_txt
-        .split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(|x| x.parse().unwrap())
-        .collect();
-    let data: Vec<f32> = bytes[10 + hl..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    (shape, data)
 }
 
 #[test]
@@ -557,20 +531,5 @@ fn a_full_disk_exits_3_and_leaves_no_partial_outputs() {
         "{err}"
     );
     // Whatever carries a final name is complete.
-    for (rel, bytes) in tree(&out) {
-        if rel.contains(".tmp-") {
-            continue;
-        }
-        if rel.ends_with(".wav") {
-            let r = hound::WavReader::new(std::io::Cursor::new(&bytes)).unwrap();
-            assert_eq!(bytes.len() as u64, 44 + 2 * u64::from(r.len()), "{rel}");
-        } else if rel.ends_with(".npy") {
-            let (shape, data) = read_npy(&bytes);
-            assert_eq!(data.len(), shape.iter().product::<usize>(), "{rel}");
-        } else if rel.ends_with(".jsonl") {
-            for line in String::from_utf8(bytes).unwrap().lines() {
-                serde_json::from_str::<Value>(line).unwrap();
-            }
-        }
-    }
+    assert_no_partial_files(&out);
 }

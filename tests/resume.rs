@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::tree;
+use common::{assert_no_partial_files, tree};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_callprep"))
@@ -28,38 +28,6 @@ fn corpus(root: &Path, n: usize) -> PathBuf {
         fs::copy(fx.join(src), dir.join(format!("c{i:03}_{src}"))).unwrap();
     }
     dir
-}
-
-/// Final-named outputs must be complete: WAVs parse with their declared
-/// length, `.npy` sizes match their headers.
-fn assert_no_partial_files(out: &Path) {
-    for (rel, bytes) in tree(out) {
-        if rel.contains(".tmp-") {
-            // Temporary names are not outputs; the next run removes them.
-            continue;
-        }
-        if rel.ends_with(".wav") {
-            let r = hound::WavReader::new(std::io::Cursor::new(&bytes)).unwrap();
-            assert_eq!(bytes.len() as u64, 44 + 2 * u64::from(r.len()), "{rel}");
-        } else if rel.ends_with(".npy") {
-            let hl = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-            let header = std::str::from_utf8(&bytes[10..10 + hl]).unwrap();
-            let shape = header
-                .split("'shape': (")
-                .nth(1)
-                .unwrap()
-                .split(')')
-                .next()
-                .unwrap();
-            let n: usize = shape
-                .split(',')
-                .map(str::trim)
-                .filter(|x| !x.is_empty())
-                .map(|x| x.parse::<usize>().unwrap())
-                .product();
-            assert_eq!(bytes.len(), 10 + hl + 4 * n, "{rel}");
-        }
-    }
 }
 
 #[test]

@@ -588,8 +588,12 @@ impl MelExtractor {
     fn frame(&self, signal: &[f32], n: i64, first: i64, s: &mut MelScratch) {
         let cfg = &self.cfg;
         let wl = cfg.win_length;
-        s.frame.iter_mut().for_each(|v| *v = 0.0);
-        let dst = &mut s.frame[self.win_offset..self.win_offset + wl];
+        // The FFT uses its input as scratch: re-zero only the padding around
+        // the window; the window region is overwritten below.
+        let (head, rest) = s.frame.split_at_mut(self.win_offset);
+        let (dst, tail) = rest.split_at_mut(wl);
+        head.fill(0.0);
+        tail.fill(0.0);
         if first >= 0 && first + wl as i64 <= n {
             let src = &signal[first as usize..first as usize + wl];
             for (d, &x) in dst.iter_mut().zip(src) {
