@@ -446,6 +446,10 @@ fn window(kind: WindowKind, n: usize) -> Vec<f64> {
     }
 }
 
+/// Frames per block in [`MelExtractor::compute_into`]: 8 `f64` power
+/// spectra of 257 bins are 16 KiB, which stays in L1.
+const BLOCK: usize = 8;
+
 /// The planned feature extractor for one [`MelConfig`]. Shared read-only.
 pub struct MelExtractor {
     cfg: MelConfig,
@@ -496,8 +500,8 @@ impl MelExtractor {
             frame: self.fft.make_input_vec(),
             spectrum: self.fft.make_output_vec(),
             fft_scratch: self.fft.make_scratch_vec(),
-            power: vec![0.0; self.cfg.n_fft / 2 + 1],
-            mel: vec![0.0; self.cfg.n_mels],
+            power: vec![0.0; (self.cfg.n_fft / 2 + 1) * BLOCK],
+            mel: vec![1.0; self.cfg.n_mels * BLOCK],
             padded: Vec::new(),
         }
     }
@@ -505,6 +509,12 @@ impl MelExtractor {
     /// Computes the features of `samples` into `out` (cleared first) and
     /// returns the number of frames. `out` holds `n_mels × frames` values in
     /// the configured layout.
+    ///
+    /// Frames go through in blocks of [`BLOCK`]: each frame's power spectrum
+    /// lands in one lane of a bin-major block, so the filterbank sums, the log
+    /// and the stores run across frames in vector registers. Every frame's
+    /// filter sum still adds its products in bin order, so the numbers are
+    /// the same as frame-at-a-time code would give, bit for bit.
     pub fn compute_into(&self, samples: &[f32], s: &mut MelScratch, out: &mut Vec<f32>) -> usize {
         let cfg = &self.cfg;
         let mut padded = std::mem::take(&mut s.padded);
@@ -522,56 +532,57 @@ impl MelExtractor {
         out.clear();
         out.resize(n_frames * cfg.n_mels, 0.0);
         let n = signal.len() as i64;
-        for t in 0..n_frames {
-            let first = match cfg.framing {
-                Framing::CenterReflect => {
-                    (t * cfg.hop_length) as i64 - (cfg.n_fft / 2) as i64 + self.win_offset as i64
-                }
-                Framing::Kaldi => {
-                    (t * cfg.hop_length + cfg.hop_length / 2) as i64 - (cfg.win_length / 2) as i64
-                }
-            };
-            self.frame(signal, n, first, s);
-            self.fft
-                .process_with_scratch(&mut s.frame, &mut s.spectrum, &mut s.fft_scratch)
-                .expect("buffers come from this plan, so their sizes match");
-            if cfg.power == 2.0 {
-                for (p, c) in s.power.iter_mut().zip(&s.spectrum) {
-                    *p = c.re * c.re + c.im * c.im;
-                }
-            } else {
-                let e = cfg.power / 2.0;
-                for (p, c) in s.power.iter_mut().zip(&s.spectrum) {
-                    *p = (c.re * c.re + c.im * c.im).powf(e);
-                }
-            }
-            for (dst, f) in s.mel.iter_mut().zip(&self.filters) {
-                let bins = &s.power[f.start..f.start + f.weights.len()];
-                let e: f64 = bins.iter().zip(&f.weights).map(|(p, w)| p * w).sum();
-                *dst = match cfg.log {
-                    LogKind::Ln { floor } => e.max(floor) as f32,
-                    LogKind::Whisper => (e as f32).max(1e-10),
+        let mut t0 = 0;
+        while t0 < n_frames {
+            let b = BLOCK.min(n_frames - t0);
+            for j in 0..b {
+                let t = t0 + j;
+                let first = match cfg.framing {
+                    Framing::CenterReflect => {
+                        (t * cfg.hop_length) as i64 - (cfg.n_fft / 2) as i64
+                            + self.win_offset as i64
+                    }
+                    Framing::Kaldi => {
+                        (t * cfg.hop_length + cfg.hop_length / 2) as i64
+                            - (cfg.win_length / 2) as i64
+                    }
                 };
+                self.frame(signal, n, first, s);
+                self.fft
+                    .process_with_scratch(&mut s.frame, &mut s.spectrum, &mut s.fft_scratch)
+                    .expect("buffers come from this plan, so their sizes match");
+                let lanes = s.power.chunks_exact_mut(BLOCK).zip(&s.spectrum);
+                if cfg.power == 2.0 {
+                    for (p, c) in lanes {
+                        p[j] = c.re * c.re + c.im * c.im;
+                    }
+                } else {
+                    let e = cfg.power / 2.0;
+                    for (p, c) in lanes {
+                        p[j] = (c.re * c.re + c.im * c.im).powf(e);
+                    }
+                }
             }
-            // A vectorised single-precision log (|error| < 1e-6, far below the
-            // 1e-3 tolerance against the references; libm's logf is scalar).
-            let scale = match cfg.log {
-                LogKind::Ln { .. } => 1.0,
-                LogKind::Whisper => std::f32::consts::LOG10_E,
-            };
-            for v in s.mel.iter_mut() {
-                *v = ln_fast(*v) * scale;
-            }
+            self.filter_block(s);
             match cfg.layout {
                 Layout::MelsFirst => {
-                    for (m, v) in s.mel.iter().enumerate() {
-                        out[m * n_frames + t] = *v;
+                    for (m, lanes) in s.mel.chunks_exact(BLOCK).enumerate() {
+                        let row = m * n_frames + t0;
+                        out[row..row + b].copy_from_slice(&lanes[..b]);
                     }
                 }
                 Layout::FramesFirst => {
-                    out[t * cfg.n_mels..(t + 1) * cfg.n_mels].copy_from_slice(&s.mel);
+                    for (j, row) in out[t0 * cfg.n_mels..(t0 + b) * cfg.n_mels]
+                        .chunks_exact_mut(cfg.n_mels)
+                        .enumerate()
+                    {
+                        for (v, lanes) in row.iter_mut().zip(s.mel.chunks_exact(BLOCK)) {
+                            *v = lanes[j];
+                        }
+                    }
                 }
             }
+            t0 += b;
         }
         s.padded = padded;
         if cfg.log == LogKind::Whisper && !out.is_empty() {
@@ -581,6 +592,42 @@ impl MelExtractor {
             }
         }
         n_frames
+    }
+
+    /// Mel filterbank, floor and log for one block: `s.power` (bin-major,
+    /// [`BLOCK`] frames per bin) → `s.mel` (mel-major, [`BLOCK`] per mel).
+    /// Lanes past the block's last frame hold stale values that no one reads.
+    fn filter_block(&self, s: &mut MelScratch) {
+        for (dst, f) in s.mel.chunks_exact_mut(BLOCK).zip(&self.filters) {
+            let bins = &s.power[f.start * BLOCK..(f.start + f.weights.len()) * BLOCK];
+            let mut acc = [0.0f64; BLOCK];
+            for (p, &w) in bins.chunks_exact(BLOCK).zip(&f.weights) {
+                for (a, &p) in acc.iter_mut().zip(p) {
+                    *a += p * w;
+                }
+            }
+            match self.cfg.log {
+                LogKind::Ln { floor } => {
+                    for (d, a) in dst.iter_mut().zip(acc) {
+                        *d = a.max(floor) as f32;
+                    }
+                }
+                LogKind::Whisper => {
+                    for (d, a) in dst.iter_mut().zip(acc) {
+                        *d = (a as f32).max(1e-10);
+                    }
+                }
+            }
+        }
+        // A vectorised single-precision log (|error| < 1e-6, far below the
+        // 1e-3 tolerance against the references; libm's logf is scalar).
+        let scale = match self.cfg.log {
+            LogKind::Ln { .. } => 1.0,
+            LogKind::Whisper => std::f32::consts::LOG10_E,
+        };
+        for v in s.mel.iter_mut() {
+            *v = ln_fast(*v) * scale;
+        }
     }
 
     /// Fills `s.frame` with the windowed frame whose window starts at signal
@@ -640,9 +687,12 @@ impl MelExtractor {
 #[inline]
 pub fn ln_fast(x: f32) -> f32 {
     let bits = x.to_bits() as i32;
-    // Exponent relative to √½: shifts m into [√½, √2).
-    let e = ((bits - 0x3f35_04f3) >> 23) as f32;
-    let m = f32::from_bits((bits - ((e as i32) << 23)) as u32);
+    // Exponent relative to √½: shifts m into [√½, √2). Kept as an integer
+    // (a float → int conversion would saturate with compares and stall the
+    // vector loop).
+    let ei = (bits - 0x3f35_04f3) >> 23;
+    let m = f32::from_bits((bits - (ei << 23)) as u32);
+    let e = ei as f32;
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
     let poly = 2.0 + s2 * (2.0 / 3.0 + s2 * (2.0 / 5.0 + s2 * (2.0 / 7.0 + s2 * (2.0 / 9.0))));
