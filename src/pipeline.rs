@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::config::SegmentConfig;
 use crate::stages::chunk::{ChunkParams, Plan, Sectioner};
-use crate::stages::vad::{FrameVad, VadError};
+use crate::stages::vad::{FrameInfo, FrameVad, VadError};
 
 /// VAD + chunking for one channel of one recording.
 pub struct ChannelSegmenter {
@@ -23,6 +23,8 @@ pub struct ChannelSegmenter {
     audio_start: usize,
     /// Start of the next VAD frame (absolute sample index).
     vad_pos: usize,
+    /// Decisions of the frames of the current [`Self::push`] (reused).
+    infos: Vec<FrameInfo>,
     /// Nanoseconds spent inside the VAD since the last [`Self::take_vad_ns`].
     vad_ns: u64,
 }
@@ -40,6 +42,7 @@ impl ChannelSegmenter {
             audio: Vec::new(),
             audio_start: 0,
             vad_pos: 0,
+            infos: Vec::new(),
             vad_ns: 0,
         })
     }
@@ -47,15 +50,22 @@ impl ChannelSegmenter {
     /// Appends samples. `on_plan(plan, audio, audio_start)` is called for
     /// every section that closes; `audio[0]` is absolute sample `audio_start`
     /// and covers every chunk of the plan.
+    ///
+    /// The VAD first classifies every whole frame the new samples complete
+    /// (timed once for the batch, not per frame), then the chunker takes the
+    /// decisions in order.
     pub fn push(&mut self, samples: &[f32], on_plan: &mut impl FnMut(Plan, &[f32], usize)) {
         self.audio.extend_from_slice(samples);
         let fl = self.frame_len;
+        let t = Instant::now();
+        self.infos.clear();
         while self.vad_pos + fl <= self.audio_start + self.audio.len() {
-            let t = Instant::now();
             let a = self.vad_pos - self.audio_start;
-            let info = self.vad.classify(&self.audio[a..a + fl]);
-            self.vad_ns += t.elapsed().as_nanos() as u64;
+            self.infos.push(self.vad.classify(&self.audio[a..a + fl]));
             self.vad_pos += fl;
+        }
+        self.vad_ns += t.elapsed().as_nanos() as u64;
+        for &info in &self.infos {
             if let Some(plan) = self.sect.push(info) {
                 on_plan(plan, &self.audio, self.audio_start);
             }

@@ -127,18 +127,19 @@ impl FrameVad {
     }
 }
 
-/// `f32` in `[-1, 1]` → 16-bit PCM, rounding to nearest and saturating
-/// (exact inverse of the decoder's `i16 / 32768`).
+/// `f32` in `[-1, 1]` → 16-bit PCM, rounding to nearest (ties to even, as
+/// numpy's `rint` and the CPU's own conversion do) and saturating. It is the
+/// exact inverse of the decoder's `i16 / 32768`; NaN becomes 0.
 ///
-/// Written without `f32::round`, which is a libm call on baseline x86-64:
-/// adding ±0.5 and truncating lets the loops around it vectorise. (It rounds
-/// half away from zero like `round`; only values within one ulp below a
-/// half-integer can round differently, never those the decoder produces.)
+/// Written as bit arithmetic so the loops around it vectorise on baseline
+/// x86-64: `f32::round` is a libm call there, and `as i32` saturates lane by
+/// lane. Adding 1.5·2²³ to a value in ±2²² leaves it rounded to an integer
+/// in the low mantissa bits.
 #[inline]
 pub fn to_i16(x: f32) -> i16 {
+    const MAGIC: f32 = 12_582_912.0;
     let v = (x * 32768.0).clamp(-32768.0, 32767.0);
-    // In range after the clamp, so the i32 → i16 step cannot wrap.
-    (v + 0.5f32.copysign(v)) as i32 as i16
+    ((v + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32) as i16
 }
 
 #[cfg(test)]
@@ -229,5 +230,31 @@ mod tests {
         }
         assert_eq!(to_i16(2.0), i16::MAX);
         assert_eq!(to_i16(-2.0), i16::MIN);
+        assert_eq!(to_i16(f32::NAN), 0);
+        assert_eq!(to_i16(f32::INFINITY), i16::MAX);
+        assert_eq!(to_i16(f32::NEG_INFINITY), i16::MIN);
+    }
+
+    #[test]
+    fn to_i16_rounds_like_round_ties_even() {
+        for (x, want) in [
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (-2.5, -2),
+        ] {
+            assert_eq!(to_i16(x / 32768.0), want, "{x}");
+        }
+        // Every f32 step across a few ranges, incl. the saturation edges.
+        for start in [-32770.0f32, -3.0, 1000.25, 32765.0] {
+            let mut v = start;
+            for _ in 0..200_000 {
+                let want = v.round_ties_even().clamp(-32768.0, 32767.0) as i16;
+                assert_eq!(to_i16(v / 32768.0), want, "{v}");
+                v = f32::from_bits(v.to_bits() + if v >= 0.0 { 1 } else { u32::MAX });
+            }
+        }
     }
 }
