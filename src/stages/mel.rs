@@ -463,7 +463,7 @@ pub struct MelExtractor {
 /// Per-worker buffers for [`MelExtractor::compute_into`].
 pub struct MelScratch {
     frame: Vec<f64>,
-    spectrum: Vec<Complex<f64>>,
+    spectra: [Vec<Complex<f64>>; 2],
     fft_scratch: Vec<Complex<f64>>,
     power: Vec<f64>,
     mel: Vec<f32>,
@@ -498,7 +498,7 @@ impl MelExtractor {
     pub fn scratch(&self) -> MelScratch {
         MelScratch {
             frame: self.fft.make_input_vec(),
-            spectrum: self.fft.make_output_vec(),
+            spectra: [self.fft.make_output_vec(), self.fft.make_output_vec()],
             fft_scratch: self.fft.make_scratch_vec(),
             power: vec![0.0; (self.cfg.n_fft / 2 + 1) * BLOCK],
             mel: vec![1.0; self.cfg.n_mels * BLOCK],
@@ -535,31 +535,39 @@ impl MelExtractor {
         let mut t0 = 0;
         while t0 < n_frames {
             let b = BLOCK.min(n_frames - t0);
-            for j in 0..b {
-                let t = t0 + j;
-                let first = match cfg.framing {
-                    Framing::CenterReflect => {
-                        (t * cfg.hop_length) as i64 - (cfg.n_fft / 2) as i64
-                            + self.win_offset as i64
-                    }
-                    Framing::Kaldi => {
-                        (t * cfg.hop_length + cfg.hop_length / 2) as i64
-                            - (cfg.win_length / 2) as i64
-                    }
-                };
-                self.frame(signal, n, first, s);
-                self.fft
-                    .process_with_scratch(&mut s.frame, &mut s.spectrum, &mut s.fft_scratch)
-                    .expect("buffers come from this plan, so their sizes match");
-                let lanes = s.power.chunks_exact_mut(BLOCK).zip(&s.spectrum);
+            // Two frames at a time, so each bin's pair of powers is one store.
+            for j in (0..b).step_by(2) {
+                for (k, spectrum) in s.spectra.iter_mut().enumerate().take(b - j) {
+                    let t = t0 + j + k;
+                    let first = match cfg.framing {
+                        Framing::CenterReflect => {
+                            (t * cfg.hop_length) as i64 - (cfg.n_fft / 2) as i64
+                                + self.win_offset as i64
+                        }
+                        Framing::Kaldi => {
+                            (t * cfg.hop_length + cfg.hop_length / 2) as i64
+                                - (cfg.win_length / 2) as i64
+                        }
+                    };
+                    self.frame(signal, n, first, &mut s.frame);
+                    self.fft
+                        .process_with_scratch(&mut s.frame, spectrum, &mut s.fft_scratch)
+                        .expect("buffers come from this plan, so their sizes match");
+                }
+                // With an odd last frame, lane j + 1 gets a stale spectrum
+                // that no one reads.
+                let [a, c] = &s.spectra;
+                let lanes = s.power.chunks_exact_mut(BLOCK).zip(a.iter().zip(c));
                 if cfg.power == 2.0 {
-                    for (p, c) in lanes {
-                        p[j] = c.re * c.re + c.im * c.im;
+                    for (p, (a, c)) in lanes {
+                        p[j] = a.re * a.re + a.im * a.im;
+                        p[j + 1] = c.re * c.re + c.im * c.im;
                     }
                 } else {
                     let e = cfg.power / 2.0;
-                    for (p, c) in lanes {
-                        p[j] = (c.re * c.re + c.im * c.im).powf(e);
+                    for (p, (a, c)) in lanes {
+                        p[j] = (a.re * a.re + a.im * a.im).powf(e);
+                        p[j + 1] = (c.re * c.re + c.im * c.im).powf(e);
                     }
                 }
             }
@@ -630,14 +638,14 @@ impl MelExtractor {
         }
     }
 
-    /// Fills `s.frame` with the windowed frame whose window starts at signal
+    /// Fills `frame` with the windowed frame whose window starts at signal
     /// index `first` (may be negative or past the end: edges are mirrored).
-    fn frame(&self, signal: &[f32], n: i64, first: i64, s: &mut MelScratch) {
+    fn frame(&self, signal: &[f32], n: i64, first: i64, frame: &mut [f64]) {
         let cfg = &self.cfg;
         let wl = cfg.win_length;
         // The FFT uses its input as scratch: re-zero only the padding around
         // the window; the window region is overwritten below.
-        let (head, rest) = s.frame.split_at_mut(self.win_offset);
+        let (head, rest) = frame.split_at_mut(self.win_offset);
         let (dst, tail) = rest.split_at_mut(wl);
         head.fill(0.0);
         tail.fill(0.0);
