@@ -15,7 +15,7 @@ use callprep::stages::chunk::{plan, ChunkConfig, ChunkParams, Span};
 use callprep::stages::decode::{decode_channel, read_header};
 use callprep::stages::mel::{MelConfig, MelExtractor};
 use callprep::stages::resample::resample_all;
-use callprep::stages::vad::{FrameVad, VadConfig};
+use callprep::stages::vad::{FrameVad, VadConfig, VadEngine};
 
 fn call01() -> (Vec<u8>, Vec<f32>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls/call01.wav");
@@ -35,6 +35,7 @@ fn seg_config() -> SegmentConfig {
         vad: VadConfig {
             mode: 3,
             frame_ms: 30,
+            engine: VadEngine::default(),
         },
         chunk: ChunkConfig {
             min_chunk_s: 2.0,
@@ -84,6 +85,7 @@ fn benches(c: &mut Criterion) {
     let vad_cfg = VadConfig {
         mode: 3,
         frame_ms: 30,
+        engine: VadEngine::default(),
     };
     g.bench_function("vad_30ms", |b| {
         b.iter(|| {

@@ -26,6 +26,8 @@
 #        python-w2       python scripts/py_reference.py CORPUS -o OUT --workers 2
 #        long-callprep-t1 / -t2   callprep on only the longest (60-min) call, to show
 #                        parallelism inside a single file.
+#        callprep-t1-libfvad   as callprep-t1 with --vad-engine libfvad (the C VAD), to
+#                        show what the Rust VAD port buys.
 #   4. Measures wall time and peak RSS of the whole process tree (scripts/measure.py:
 #      psutil poll every 20 ms, RSS summed over the process and all descendants).
 #   5. Prints a Markdown table (median wall, realtime factor = stereo audio seconds per
@@ -150,7 +152,7 @@ fi
 find "$CORPUS" -type f -exec cat {} + > /dev/null
 
 # ---- 3./4. interleaved, repeated runs ----------------------------------------------------
-CONFIGS=(callprep-t1 callprep-t2 python-w1 python-w2 long-callprep-t1 long-callprep-t2)
+CONFIGS=(callprep-t1 callprep-t2 python-w1 python-w2 long-callprep-t1 long-callprep-t2 callprep-t1-libfvad)
 
 set_cmd() {  # sets CMD (array) for configuration $1, writing to $RUN_OUT
     local OUT="$RUN_OUT"
@@ -161,6 +163,7 @@ set_cmd() {  # sets CMD (array) for configuration $1, writing to $RUN_OUT
         python-w2)        CMD=("$PY" scripts/py_reference.py "$CORPUS" -o "$OUT" --workers 2) ;;
         long-callprep-t1) CMD=("$CALLPREP" run "$LONG_DIR" -o "$OUT" --threads 1 --quiet) ;;
         long-callprep-t2) CMD=("$CALLPREP" run "$LONG_DIR" -o "$OUT" --threads 2 --quiet) ;;
+        callprep-t1-libfvad) CMD=("$CALLPREP" run "$CORPUS" -o "$OUT" --threads 1 --quiet --vad-engine libfvad) ;;
         *) echo "unknown config $1" >&2; exit 2 ;;
     esac
 }
@@ -219,6 +222,7 @@ configs = [
     ("python-w2", "py_reference.py --workers 2", "corpus", corpus_s),
     ("long-callprep-t1", "callprep --threads 1", "one long call", long_s),
     ("long-callprep-t2", "callprep --threads 2", "one long call", long_s),
+    ("callprep-t1-libfvad", "callprep --threads 1 --vad-engine libfvad", "corpus", corpus_s),
 ]
 
 med = {}
@@ -269,6 +273,7 @@ lines = [
     ratio("callprep-t1", "callprep-t2", "callprep scaling 1→2 threads, corpus (t1 wall / t2 wall)"),
     ratio("long-callprep-t1", "long-callprep-t2", "callprep scaling 1→2 threads, single long call (t1 wall / t2 wall)"),
     ratio("python-w1", "python-w2", "Python scaling 1→2 workers, corpus (w1 wall / w2 wall)"),
+    ratio("callprep-t1-libfvad", "callprep-t1", "Rust VAD port vs libfvad C, 1 thread (libfvad wall / rust wall)"),
     "",
 ]
 text = "\n".join(lines)

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::stages::mel::Layout;
+use crate::stages::vad::VadEngine;
 
 /// Turn call-center recordings into ASR training data: split channels, find
 /// speech with the WebRTC VAD, cut it into 2–20 s chunks, write chunk WAVs,
@@ -107,6 +108,11 @@ pub struct SegmentArgs {
     /// VAD frame length in ms: 10, 20 or 30.
     #[arg(long, value_name = "MS", default_value_t = 30)]
     pub vad_frame_ms: u32,
+    /// VAD implementation: `rust` (our port of libfvad, the default) or
+    /// `libfvad` (its C code through the webrtc-vad crate, the reference).
+    /// Both give the same decisions on every frame.
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = VadEngine::Rust)]
+    pub vad_engine: VadEngine,
     /// Shortest chunk in seconds.
     #[arg(long, value_name = "S", default_value_t = 2.0)]
     pub min_chunk: f64,

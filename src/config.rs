@@ -170,6 +170,7 @@ fn segment_config(a: &SegmentArgs) -> Result<SegmentConfig, UsageError> {
     let vad = VadConfig {
         mode: a.vad_mode,
         frame_ms: a.vad_frame_ms,
+        engine: a.vad_engine,
     };
     if let Err(e) = vad.validate(a.sample_rate) {
         return usage(e.to_string());

@@ -170,6 +170,39 @@ fn output_bytes_do_not_depend_on_thread_count() {
 }
 
 #[test]
+fn both_vad_engines_give_the_same_bytes() {
+    // Our Rust port of libfvad (default) against libfvad's C code through the
+    // webrtc-vad crate, over every fixture incl. the 16 kHz and μ-law calls.
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert!(run(&["run", s(&fixtures()), "-o", s(&a), "-q"])
+        .status
+        .success());
+    let o = run(&[
+        "run",
+        s(&fixtures()),
+        "-o",
+        s(&b),
+        "-q",
+        "--vad-engine",
+        "libfvad",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (mut ta, mut tb) = (tree(&a), tree(&b));
+    let (ra, rb) = (report(&a), report(&b));
+    assert_eq!(ra["parameters"]["segment"]["vad"]["engine"], "rust");
+    assert_eq!(rb["parameters"]["segment"]["vad"]["engine"], "libfvad");
+    assert_eq!(ra["totals"], rb["totals"]);
+    assert!(ra["totals"]["chunks"].as_u64().unwrap() > 20);
+    ta.remove("report.json");
+    tb.remove("report.json");
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    for (k, v) in &ta {
+        assert!(v == &tb[k], "{k} differs between the VAD engines");
+    }
+}
+
+#[test]
 fn segment_then_mel_equals_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (r, sg, m) = (

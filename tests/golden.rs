@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use callprep::stages::decode::{decode_channel, read_header};
 use callprep::stages::mel::{Layout, MelConfig, MelExtractor};
-use callprep::stages::vad::{FrameVad, VadConfig};
+use callprep::stages::vad::{FrameVad, VadConfig, VadEngine};
 use serde_json::Value;
 
 /// Largest accepted |ours − reference| for any stored feature value.
@@ -324,55 +324,59 @@ fn vad_decisions_match_py_webrtcvad() {
         "input", "ch", "rate", "mode", "ms", "frames", "voiced", "agree"
     )
     .unwrap();
-    for r in runs {
-        let input = r["input"].as_str().unwrap();
-        let channel = r["channel"].as_u64().unwrap() as usize;
-        let rate = r["sample_rate"].as_u64().unwrap() as u32;
-        let cfg = VadConfig {
-            mode: r["mode"].as_u64().unwrap() as u8,
-            frame_ms: r["frame_ms"].as_u64().unwrap() as u32,
-        };
-        let want = r["decisions"].as_str().unwrap().as_bytes();
-        let (samples, file_rate) = read_wav(&root().join(input), channel);
-        assert_eq!(file_rate, rate, "{input}: rate");
-        let mut vad = FrameVad::new(&cfg, rate).unwrap();
-        let n = vad.frame_len();
-        let got: Vec<u8> = samples
-            .chunks_exact(n)
-            .map(|f| if vad.classify(f).voiced { b'1' } else { b'0' })
-            .collect();
-        assert_eq!(got.len(), want.len(), "{input} ch{channel}: frame count");
-        let same = got.iter().zip(want).filter(|(a, b)| a == b).count();
-        let first_diff = got.iter().zip(want).position(|(a, b)| a != b);
-        let agree = same as f64 / want.len() as f64;
-        total += want.len();
-        total_same += same;
-        writeln!(
-            table,
-            "{:<32} {:>3} {:>6} {:>4} {:>3} {:>7} {:>7} {:>8.3}%  {}",
-            input,
-            channel,
-            rate,
-            cfg.mode,
-            cfg.frame_ms,
-            want.len(),
-            want.iter().filter(|&&c| c == b'1').count(),
-            100.0 * agree,
-            first_diff.map_or("-".into(), |i| format!("frame {i}")),
-        )
-        .unwrap();
-        // py-webrtcvad (WebRTC's original C) and the webrtc-vad crate
-        // (libfvad, a fork of the same code) agree on every frame of every
-        // run, so anything less is a regression.
-        if same != want.len() {
-            failures.push(format!(
-                "{input} ch{channel} mode {} {} ms: {same}/{} frames agree ({:.3}%), first difference at frame {}",
+    // Both engines: our Rust port and libfvad's C code (webrtc-vad crate).
+    for engine in [VadEngine::Rust, VadEngine::Libfvad] {
+        for r in runs {
+            let input = r["input"].as_str().unwrap();
+            let channel = r["channel"].as_u64().unwrap() as usize;
+            let rate = r["sample_rate"].as_u64().unwrap() as u32;
+            let cfg = VadConfig {
+                mode: r["mode"].as_u64().unwrap() as u8,
+                frame_ms: r["frame_ms"].as_u64().unwrap() as u32,
+                engine,
+            };
+            let want = r["decisions"].as_str().unwrap().as_bytes();
+            let (samples, file_rate) = read_wav(&root().join(input), channel);
+            assert_eq!(file_rate, rate, "{input}: rate");
+            let mut vad = FrameVad::new(&cfg, rate).unwrap();
+            let n = vad.frame_len();
+            let got: Vec<u8> = samples
+                .chunks_exact(n)
+                .map(|f| if vad.classify(f).voiced { b'1' } else { b'0' })
+                .collect();
+            assert_eq!(got.len(), want.len(), "{input} ch{channel}: frame count");
+            let same = got.iter().zip(want).filter(|(a, b)| a == b).count();
+            let first_diff = got.iter().zip(want).position(|(a, b)| a != b);
+            let agree = same as f64 / want.len() as f64;
+            total += want.len();
+            total_same += same;
+            writeln!(
+                table,
+                "{:<32} {:>3} {:>6} {:>4} {:>3} {:>7} {:>7} {:>8.3}%  {}",
+                format!("{input} [{engine:?}]"),
+                channel,
+                rate,
                 cfg.mode,
                 cfg.frame_ms,
                 want.len(),
+                want.iter().filter(|&&c| c == b'1').count(),
                 100.0 * agree,
-                first_diff.unwrap()
-            ));
+                first_diff.map_or("-".into(), |i| format!("frame {i}")),
+            )
+            .unwrap();
+            // py-webrtcvad (WebRTC's original C), the webrtc-vad crate
+            // (libfvad, a fork of the same code) and our port of it agree on
+            // every frame of every run, so anything less is a regression.
+            if same != want.len() {
+                failures.push(format!(
+                    "{input} ch{channel} {engine:?} mode {} {} ms: {same}/{} frames agree ({:.3}%), first difference at frame {}",
+                    cfg.mode,
+                    cfg.frame_ms,
+                    want.len(),
+                    100.0 * agree,
+                    first_diff.unwrap()
+                ));
+            }
         }
     }
     writeln!(

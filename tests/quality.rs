@@ -18,7 +18,7 @@ use callprep::pipeline::segment_samples;
 use callprep::stages::chunk::{ChunkConfig, Span};
 use callprep::stages::decode::{decode_channel, read_header};
 use callprep::stages::resample::resample_all;
-use callprep::stages::vad::VadConfig;
+use callprep::stages::vad::{VadConfig, VadEngine};
 
 const FRAME_S: f64 = 0.01;
 const TOL_S: f64 = 0.02;
@@ -189,6 +189,7 @@ fn a_hard_cut_collector_scores_worse() {
     seg.vad = VadConfig {
         mode: 3,
         frame_ms: 30,
+        engine: VadEngine::default(),
     };
     let wav = fixtures()
         .into_iter()

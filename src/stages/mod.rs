@@ -9,6 +9,8 @@
 //!    frames, so each channel streams on its own (roles come from the config).
 //! 3. [`resample`]: to the pipeline rate, only when the input differs.
 //! 4. [`vad`]: WebRTC VAD decision and energy per 10/20/30 ms frame.
+//!    [`fvad`] is a bit-exact, faster Rust port of the WebRTC VAD (libfvad)
+//!    that the `webrtc-vad` crate wraps.
 //! 5. [`chunk`]: frames → chunk spans of `min..=max` seconds.
 //! 6. [`mel`]: chunk samples → log-mel features.
 //!
@@ -18,6 +20,7 @@
 
 pub mod chunk;
 pub mod decode;
+pub mod fvad;
 pub mod mel;
 pub mod resample;
 pub mod vad;

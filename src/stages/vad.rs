@@ -8,8 +8,16 @@
 //! One [`FrameVad`] per channel per file: the WebRTC VAD adapts to the noise
 //! floor, so its state must not leak from one file or channel to another
 //! (and `webrtc_vad::Vad` is not `Send`, so it never crosses threads).
+//!
+//! Two engines give the same decisions frame for frame ([`VadEngine`]):
+//! our Rust port of libfvad ([`crate::stages::fvad`], the default, about
+//! twice as fast) and libfvad's C code itself through the `webrtc-vad`
+//! crate, kept as the reference that the port is tested against.
 
+use clap::ValueEnum;
 use webrtc_vad::{SampleRate, Vad, VadMode};
+
+use crate::stages::fvad::Fvad;
 
 /// The decision for one VAD frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,6 +28,18 @@ pub struct FrameInfo {
     pub energy: f32,
 }
 
+/// Which implementation of the WebRTC VAD runs. Both give the same
+/// decisions on every frame (tested); they differ only in speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum VadEngine {
+    /// Our bit-exact Rust port of libfvad ([`crate::stages::fvad`]).
+    #[default]
+    Rust,
+    /// libfvad's C code through the `webrtc-vad` crate (the reference).
+    Libfvad,
+}
+
 /// VAD settings (validated by [`crate::config`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct VadConfig {
@@ -27,6 +47,8 @@ pub struct VadConfig {
     pub mode: u8,
     /// Frame length: 10, 20 or 30 ms.
     pub frame_ms: u32,
+    /// Implementation (same decisions either way).
+    pub engine: VadEngine,
 }
 
 /// Errors of the VAD stage.
@@ -63,30 +85,43 @@ impl VadConfig {
 
 /// A WebRTC VAD bound to one channel of one file.
 pub struct FrameVad {
-    vad: Vad,
+    vad: Engine,
     frame_len: usize,
     pcm: Vec<i16>,
+}
+
+enum Engine {
+    Rust(Box<Fvad>),
+    Libfvad(Vad),
 }
 
 impl FrameVad {
     /// A fresh VAD for one channel at `rate_hz`.
     pub fn new(cfg: &VadConfig, rate_hz: u32) -> Result<Self, VadError> {
         cfg.validate(rate_hz)?;
-        let rate = match rate_hz {
-            8000 => SampleRate::Rate8kHz,
-            16000 => SampleRate::Rate16kHz,
-            32000 => SampleRate::Rate32kHz,
-            _ => SampleRate::Rate48kHz,
-        };
-        let mode = match cfg.mode {
-            0 => VadMode::Quality,
-            1 => VadMode::LowBitrate,
-            2 => VadMode::Aggressive,
-            _ => VadMode::VeryAggressive,
+        let vad = match cfg.engine {
+            VadEngine::Rust => Engine::Rust(Box::new(
+                Fvad::new(rate_hz, cfg.mode).ok_or(VadError::Rate(rate_hz))?,
+            )),
+            VadEngine::Libfvad => {
+                let rate = match rate_hz {
+                    8000 => SampleRate::Rate8kHz,
+                    16000 => SampleRate::Rate16kHz,
+                    32000 => SampleRate::Rate32kHz,
+                    _ => SampleRate::Rate48kHz,
+                };
+                let mode = match cfg.mode {
+                    0 => VadMode::Quality,
+                    1 => VadMode::LowBitrate,
+                    2 => VadMode::Aggressive,
+                    _ => VadMode::VeryAggressive,
+                };
+                Engine::Libfvad(Vad::new_with_rate_and_mode(rate, mode))
+            }
         };
         let frame_len = cfg.frame_len(rate_hz);
         Ok(FrameVad {
-            vad: Vad::new_with_rate_and_mode(rate, mode),
+            vad,
             frame_len,
             pcm: vec![0; frame_len],
         })
@@ -119,7 +154,10 @@ impl FrameVad {
                 .sum::<f32>();
         // The frame length is one the VAD accepts (checked in `new`), so it
         // cannot return an error; treat one as "not speech" all the same.
-        let voiced = self.vad.is_voice_segment(&self.pcm).unwrap_or(false);
+        let voiced = match &mut self.vad {
+            Engine::Rust(v) => v.process(&self.pcm),
+            Engine::Libfvad(v) => v.is_voice_segment(&self.pcm).unwrap_or(false),
+        };
         FrameInfo {
             voiced,
             energy: sum / self.frame_len as f32,
@@ -151,6 +189,7 @@ mod tests {
         let ok = VadConfig {
             mode: 3,
             frame_ms: 30,
+            engine: VadEngine::Rust,
         };
         assert!(ok.validate(8000).is_ok());
         assert_eq!(ok.validate(22050), Err(VadError::Rate(22050)));
@@ -162,12 +201,14 @@ mod tests {
         let bad = VadConfig {
             mode: 3,
             frame_ms: 25,
+            engine: VadEngine::Rust,
         };
         assert_eq!(bad.validate(8000), Err(VadError::FrameMs(25)));
         assert_eq!(
             VadConfig {
                 mode: 4,
-                frame_ms: 10
+                frame_ms: 10,
+                engine: VadEngine::Rust,
             }
             .validate(8000),
             Err(VadError::Mode(4))
@@ -181,6 +222,7 @@ mod tests {
                 let cfg = VadConfig {
                     mode: 2,
                     frame_ms: ms,
+                    engine: VadEngine::Rust,
                 };
                 let mut vad = FrameVad::new(&cfg, rate).unwrap();
                 assert_eq!(vad.frame_len(), (rate * ms / 1000) as usize);
@@ -198,6 +240,7 @@ mod tests {
         let cfg = VadConfig {
             mode: 3,
             frame_ms: 30,
+            engine: VadEngine::Rust,
         };
         let mut vad = FrameVad::new(&cfg, 8000).unwrap();
         let n = vad.frame_len();

@@ -1,0 +1,70 @@
+//! The WebRTC VAD: the `webrtc-vad` crate (libfvad, C) against the bit-exact
+//! Rust port in `callprep::stages::fvad`, on the agent channel of
+//! `fixtures/calls/call01.wav` (36 s at 8 kHz), 30 ms frames, mode 3. Each
+//! iteration runs a fresh detector over the whole channel. Throughput is in
+//! audio samples per second (divide by 8000 for the realtime factor; the
+//! channel is 1211 frames, so ns per frame = time per iteration / 1211).
+//!
+//! `cargo bench --bench vad`
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use callprep::stages::decode::{decode_channel, read_header};
+use callprep::stages::fvad::Fvad;
+use callprep::stages::vad::to_i16;
+use webrtc_vad::{SampleRate, Vad, VadMode};
+
+/// The agent channel of call01 as 16-bit PCM.
+fn call01_agent() -> Vec<i16> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls/call01.wav");
+    let bytes = std::fs::read(path).unwrap();
+    let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
+    let data = &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
+    let mut agent = Vec::new();
+    decode_channel(&info, data, 0, &mut agent);
+    agent.into_iter().map(to_i16).collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let pcm = call01_agent();
+    const FRAME: usize = 240; // 30 ms at 8 kHz
+    let frames = pcm.len() / FRAME;
+
+    // Same decisions, or the comparison is meaningless.
+    let mut port = Fvad::new(8000, 3).unwrap();
+    let mut reference = Vad::new_with_rate_and_mode(SampleRate::Rate8kHz, VadMode::VeryAggressive);
+    for f in pcm.chunks_exact(FRAME) {
+        assert_eq!(Ok(port.process(f)), reference.is_voice_segment(f));
+    }
+
+    let mut g = c.benchmark_group("vad_8k_30ms_mode3");
+    g.throughput(Throughput::Elements((frames * FRAME) as u64));
+    g.bench_function("webrtc_vad_crate", |b| {
+        b.iter(|| {
+            let mut vad =
+                Vad::new_with_rate_and_mode(SampleRate::Rate8kHz, VadMode::VeryAggressive);
+            let mut voiced = 0usize;
+            for f in black_box(&pcm).chunks_exact(FRAME) {
+                voiced += usize::from(vad.is_voice_segment(f).unwrap());
+            }
+            black_box(voiced)
+        })
+    });
+    g.bench_function("fvad_port", |b| {
+        b.iter(|| {
+            let mut vad = Fvad::new(8000, 3).unwrap();
+            let mut voiced = 0usize;
+            for f in black_box(&pcm).chunks_exact(FRAME) {
+                voiced += usize::from(vad.process(f));
+            }
+            black_box(voiced)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(vad_benches, benches);
+criterion_main!(vad_benches);
