@@ -55,7 +55,18 @@ impl ChannelSegmenter {
     /// (timed once for the batch, not per frame), then the chunker takes the
     /// decisions in order.
     pub fn push(&mut self, samples: &[f32], on_plan: &mut impl FnMut(Plan, &[f32], usize)) {
-        self.audio.extend_from_slice(samples);
+        self.push_with(|audio| audio.extend_from_slice(samples), on_plan);
+    }
+
+    /// As [`Self::push`], but `fill` appends the new samples to the
+    /// segmenter's own buffer (the decoder writes there directly, saving a
+    /// copy of every sample).
+    pub fn push_with<F, P>(&mut self, fill: F, on_plan: &mut P)
+    where
+        F: FnOnce(&mut Vec<f32>),
+        P: FnMut(Plan, &[f32], usize),
+    {
+        fill(&mut self.audio);
         let fl = self.frame_len;
         let t = Instant::now();
         self.infos.clear();

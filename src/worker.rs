@@ -480,7 +480,6 @@ fn process_channel<'s>(
     let mut stats = ChannelStats::default();
     let mut buf = vec![0u8; BLOCK_FRAMES * info.block_align];
     let mut dec: Vec<f32> = Vec::with_capacity(BLOCK_FRAMES);
-    let mut resampled: Vec<f32> = Vec::new();
     let mut remaining = info.data_len;
     let mut short_read = false;
     // Time spent running chunk jobs inline (backpressure), kept out of "chunk".
@@ -522,7 +521,6 @@ fn process_channel<'s>(
             ));
         }
         let t = Instant::now();
-        dec.clear();
         let want = (remaining as usize).min(buf.len());
         let got = decode::read_up_to(&mut file, &mut buf[..want])
             .map_err(|e| Failure::new("read_error", e.to_string()))?;
@@ -533,29 +531,43 @@ fn process_channel<'s>(
         } else {
             remaining -= got as u64;
         }
-        let whole = got - got % info.block_align;
-        decode::decode_channel(info, &buf[..whole], channel, &mut dec);
+        let whole = &buf[..got - got % info.block_align];
         ctx.timings.add(T_DECODE, t);
-        let samples: &[f32] = match resampler.as_mut() {
-            Some(r) => {
-                let t = Instant::now();
-                resampled.clear();
-                r.push(&dec, &mut resampled)
-                    .and_then(|()| {
+        // Decoded (and resampled) samples go straight into the segmenter's
+        // buffer; the stage times are taken inside.
+        let mut resample_err = None;
+        let mut fill_ns = 0u64;
+        let t = Instant::now();
+        let fill = |audio: &mut Vec<f32>| {
+            let t0 = Instant::now();
+            let t = t0;
+            match resampler.as_mut() {
+                None => {
+                    decode::decode_channel(info, whole, channel, audio);
+                    ctx.timings.add(T_DECODE, t);
+                }
+                Some(r) => {
+                    dec.clear();
+                    decode::decode_channel(info, whole, channel, &mut dec);
+                    ctx.timings.add(T_DECODE, t);
+                    let t = Instant::now();
+                    let res = r.push(&dec, audio).and_then(|()| {
                         if remaining == 0 {
-                            r.finish(&mut resampled)
+                            r.finish(audio)
                         } else {
                             Ok(())
                         }
-                    })
-                    .map_err(|e| Failure::new("resample_error", e.to_string()))?;
-                ctx.timings.add(T_RESAMPLE, t);
-                &resampled
+                    });
+                    resample_err = res.err();
+                    ctx.timings.add(T_RESAMPLE, t);
+                }
             }
-            None => &dec,
+            fill_ns = t0.elapsed().as_nanos() as u64;
         };
-        let t = Instant::now();
-        segmenter.push(samples, &mut emit);
+        segmenter.push_with(fill, &mut emit);
+        if let Some(e) = resample_err {
+            return Err(Failure::new("resample_error", e.to_string()));
+        }
         if remaining == 0 {
             segmenter.finish(&mut emit);
         }
@@ -563,7 +575,10 @@ fn process_channel<'s>(
         let vad = segmenter.take_vad_ns();
         ctx.timings.0[T_VAD].fetch_add(vad, Ordering::Relaxed);
         let inline = inline_ns.replace(0);
-        ctx.timings.0[T_CHUNK].fetch_add(all.saturating_sub(vad + inline), Ordering::Relaxed);
+        ctx.timings.0[T_CHUNK].fetch_add(
+            all.saturating_sub(vad + inline + fill_ns),
+            Ordering::Relaxed,
+        );
     }
     stats.short_read = short_read;
     Ok(stats)
