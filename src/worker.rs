@@ -15,7 +15,7 @@
 //! of (input, channel, chunk), so bytes do not depend on the thread count.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -82,9 +82,9 @@ pub struct Ctx<'a> {
     pub write_wav: bool,
     /// Truncated inputs are errors.
     pub strict: bool,
-    /// Chunk jobs queued or running.
+    /// Chunk jobs queued and not yet started (all files).
     pub in_flight: AtomicUsize,
-    /// Most chunk jobs queued at once.
+    /// Above this many queued jobs, channel tasks run queued jobs themselves.
     pub max_in_flight: usize,
     /// Set on an environment failure (disk full, not writable): stop starting work.
     pub abort: AtomicBool,
@@ -251,9 +251,32 @@ struct FileSink {
     rows: Mutex<Vec<(Row, Vec<Written>)>>,
     staged: Mutex<Vec<sink::Staged>>,
     failure: Mutex<Option<Failure>>,
+    /// Chunk jobs of this file not yet started, oldest first. Any thread
+    /// working on the file may take them.
+    queue: Mutex<VecDeque<ChunkJob>>,
 }
 
 impl FileSink {
+    fn enqueue(&self, ctx: &Ctx, job: ChunkJob) {
+        self.queue
+            .lock()
+            .expect("no panic while holding the lock")
+            .push_back(job);
+        ctx.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn dequeue(&self, ctx: &Ctx) -> Option<ChunkJob> {
+        let job = self
+            .queue
+            .lock()
+            .expect("no panic while holding the lock")
+            .pop_front();
+        if job.is_some() {
+            ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        job
+    }
+
     fn stage(&self, s: sink::Staged) {
         self.staged
             .lock()
@@ -394,6 +417,7 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
         rows: Mutex::new(Vec::new()),
         staged: Mutex::new(Vec::new()),
         failure: Mutex::new(None),
+        queue: Mutex::new(VecDeque::new()),
     };
     let per_channel: Vec<Result<ChannelStats, Failure>> = rayon::scope(|s| {
         use rayon::prelude::*;
@@ -484,6 +508,24 @@ fn process_channel<'s>(
     let mut short_read = false;
     // Time spent running chunk jobs inline (backpressure), kept out of "chunk".
     let inline_ns = std::cell::Cell::new(0u64);
+    // Backpressure that also balances the threads: a channel task that finds
+    // too many chunk jobs waiting runs the file's oldest ones itself, whichever
+    // channel made them (with unequal speech per channel, the quieter
+    // channel's thread takes on the busier one's mel work).
+    let help = |fsink: &FileSink| -> u64 {
+        let t = Instant::now();
+        let mut ran = false;
+        while ctx.in_flight.load(Ordering::Acquire) > ctx.max_in_flight {
+            let Some(job) = fsink.dequeue(ctx) else { break };
+            run_chunk_job(ctx, input, info, seg, job, fsink);
+            ran = true;
+        }
+        if ran {
+            t.elapsed().as_nanos() as u64
+        } else {
+            0
+        }
+    };
     let mut emit = |plan: Plan, audio: &[f32], audio_start: usize| {
         stats.forced_cuts += plan.forced_cuts;
         for (span, reason) in plan.dropped {
@@ -500,18 +542,14 @@ fn process_channel<'s>(
                 span,
                 samples,
             };
-            if ctx.in_flight.fetch_add(1, Ordering::AcqRel) < ctx.max_in_flight {
-                scope.spawn(move |_| {
+            fsink.enqueue(ctx, job);
+            scope.spawn(move |_| {
+                if let Some(job) = fsink.dequeue(ctx) {
                     run_chunk_job(ctx, input, info, seg, job, fsink);
-                    ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
-                });
-            } else {
-                ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
-                let t = Instant::now();
-                run_chunk_job(ctx, input, info, seg, job, fsink);
-                inline_ns.set(inline_ns.get() + t.elapsed().as_nanos() as u64);
-            }
+                }
+            });
         }
+        inline_ns.set(inline_ns.get() + help(fsink));
     };
     while remaining > 0 {
         if ctx.abort.load(Ordering::Relaxed) {
@@ -571,6 +609,9 @@ fn process_channel<'s>(
         if remaining == 0 {
             segmenter.finish(&mut emit);
         }
+        // Also between sections: a channel whose own sections are long
+        // still helps with the file's queued jobs.
+        inline_ns.set(inline_ns.get() + help(fsink));
         let all = t.elapsed().as_nanos() as u64;
         let vad = segmenter.take_vad_ns();
         ctx.timings.0[T_VAD].fetch_add(vad, Ordering::Relaxed);
