@@ -84,8 +84,8 @@
 //! - independent recurrences share a loop: on x86-64 the two level-1
 //!   branches run in two SSE2 lanes and the four branches of the two sibling
 //!   level-2 splits in four lanes, one block behind level 1 in the same
-//!   loop, in the shadow of its chain (`sse2::levels_1_2`); levels 3, 4
-//!   and the high-pass share the next loop;
+//!   loop, in the shadow of its chain (`sse2::two_levels`); levels 3 and 4
+//!   run the same way;
 //! - the filterbank is compiled once per frame length, so every band loop
 //!   (and the energies) has a constant trip count;
 //! - `1/std` of every Gaussian is cached and refreshed when the std changes,
@@ -98,7 +98,7 @@
 //! No allocation. The one `unsafe` is the call into the SSE2 function
 //! (`#[target_feature]`; SSE2 is part of the x86-64 baseline, and the
 //! function uses no pointer intrinsics); other targets use the portable
-//! `levels_1_2_portable`, which the tests check against the SSE2 one.
+//! `two_levels_portable`, which the tests check against the SSE2 one.
 //!
 //! # How it is verified
 //!
@@ -440,13 +440,13 @@ impl Fvad {
         // in it has a constant trip count.
         let total_power = if let Ok(f) = <&[i16; 80]>::try_from(frame) {
             self.core
-                .calculate_features::<80, 20, 10, 5>(f, &mut features)
+                .calculate_features::<80, 40, 20, 10, 5>(f, &mut features)
         } else if let Ok(f) = <&[i16; 160]>::try_from(frame) {
             self.core
-                .calculate_features::<160, 40, 20, 10>(f, &mut features)
+                .calculate_features::<160, 80, 40, 20, 10>(f, &mut features)
         } else if let Ok(f) = <&[i16; 240]>::try_from(frame) {
             self.core
-                .calculate_features::<240, 60, 30, 15>(f, &mut features)
+                .calculate_features::<240, 120, 60, 30, 15>(f, &mut features)
         } else {
             return 0; // unreachable: the length was checked
         };
@@ -624,37 +624,10 @@ fn resample_48khz_to_8khz(input: &[i16; 480], out: &mut [i16; 80], st: &mut Resa
 
 // ---- vad_filterbank.c -------------------------------------------------------
 
-/// One step of `AllPassFilter` on the Q15 state `s`, returning the Q(-1)
-/// output. The C computes the new state as `2 * ((x << 14) - c * y)`; this
-/// computes `(x << 15) - 2c * y`, equal modulo 2³² (the C's doubling wraps
-/// exactly like the subtraction here).
-#[inline(always)]
-fn allpass_step(s: &mut i32, x: i16, c: i32) -> i16 {
-    let t = s.wrapping_add(c * x as i32);
-    let y = (t >> 16) as i16;
-    *s = ((x as i32) << 15).wrapping_sub((2 * c) * y as i32);
-    y
-}
-
 /// Q15 working state from the stored Q(-1) `int16_t` state.
 #[inline(always)]
 fn load_state(s: i16) -> i32 {
     (s as i32) << 16
-}
-
-/// The `int16_t` state `AllPassFilter` stores after a frame.
-#[inline(always)]
-fn store_state(s: i32) -> i16 {
-    (s >> 16) as i16
-}
-
-/// One `SplitFilter` step on an input pair: the upper all-pass on the even
-/// sample and the lower on the odd one, then (high, low) = (u − l, l + u).
-#[inline(always)]
-fn split_step(su: &mut i32, sl: &mut i32, even: i16, odd: i16) -> (i16, i16) {
-    let u = allpass_step(su, even, ALL_PASS_UPPER_Q15);
-    let l = allpass_step(sl, odd, ALL_PASS_LOWER_Q15);
-    (u.wrapping_sub(l), l.wrapping_add(u))
 }
 
 /// All-pass coefficients per input position of a split: upper on even
@@ -669,30 +642,39 @@ const SPLIT_COEFS: [i16; 240] = {
     c
 };
 
-/// Levels 1 and 2 of the filterbank: `data` (80, 160 or 240 samples) split
-/// at 2000 Hz (band 0), then the upper half split at 3000 Hz (band 1) and
-/// the lower half at 1000 Hz (band 2), with the states of bands 0–2 in
-/// `us`/`ls`. Writes `data.len() / 4` samples of the four quarter bands to
-/// `out`: 3000–4000, 2000–3000, 1000–2000 and 0–1000 Hz.
+/// Two levels of the filterbank in one pass: `data` split in two (the
+/// "first" split: upper all-pass on even samples, lower on odd ones, high
+/// band `u − l`, low band `l + u`), then each half split again (the
+/// "second" level: lanes 0 and 1 split the high band, lanes 2 and 3 the low
+/// band). `first` holds the first split's `int16_t` states (upper, lower),
+/// `second` the four second-level ones in lane order. Writes the first
+/// split's high band to `high1` if given, and the four quarter bands (high
+/// of the high half, low of the high half, high of the low half, low of the
+/// low half) to `out`.
 ///
-/// Level 1 is the longest recurrence chain of the whole VAD (`len / 2`
-/// steps); on x86-64 level 2's four recurrences run in SIMD lanes inside
-/// level 1's loop, in the shadow of its chain ([`sse2::levels_1_2`]).
+/// Used twice per frame: bands 0 → 1, 2 (the frame to four quarter bands)
+/// and bands 3 → 4 (0–1000 Hz to 500–1000, 250–500 and 0–250 Hz; lanes 0
+/// and 1 then compute nothing that is used). The first split is the
+/// longest recurrence chain of its pass; on x86-64 its two branches run in
+/// two SSE2 lanes and the second level's four in four lanes, one block
+/// behind, in the same loop (`sse2::two_levels`), so the second level runs
+/// in the shadow of the first one's chain.
 #[inline(always)]
-fn levels_1_2<const N: usize, const Q: usize>(
+fn two_levels<const N: usize, const H: usize, const Q: usize>(
     data: &[i16; N],
-    us: &mut [i16; 5],
-    ls: &mut [i16; 5],
+    first: &mut [i16; 2],
+    second: &mut [i16; 4],
+    high1: Option<&mut [i16; H]>,
     out: &mut [[i16; Q]; 4],
 ) {
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: the function only requires SSE2, which is part of the
         // x86-64 baseline: every CPU this code can run on has it.
-        unsafe { sse2::levels_1_2(data, us, ls, out) }
+        unsafe { sse2::two_levels(data, first, second, high1, out) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    levels_1_2_portable(data, us, ls, out)
+    two_levels_portable(data, first, second, high1, out)
 }
 
 /// Half look-ahead bases of a split's two all-pass recurrences (upper on
@@ -740,26 +722,27 @@ fn store_state_half(h: i32) -> i16 {
     (h >> 15) as i16
 }
 
-/// [`levels_1_2`] without SIMD: level 1, then level 2's four recurrences
-/// side by side (which the compiler vectorises). The reference for the
-/// SSE2 version, and the implementation elsewhere.
+/// [`two_levels`] without SIMD: the first split, then the second level's
+/// four recurrences side by side (which the compiler vectorises). The
+/// reference for the SSE2 version, and the implementation elsewhere.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn levels_1_2_portable<const N: usize, const Q: usize>(
+fn two_levels_portable<const N: usize, const H: usize, const Q: usize>(
     data: &[i16; N],
-    us: &mut [i16; 5],
-    ls: &mut [i16; 5],
+    first: &mut [i16; 2],
+    second: &mut [i16; 4],
+    high1: Option<&mut [i16; H]>,
     out: &mut [[i16; Q]; 4],
 ) {
-    const { assert!(N == 4 * Q && Q >= 1 && Q <= 60) };
+    const { assert!(N == 2 * H && H == 2 * Q && Q >= 1 && Q <= 60) };
     const CU: i32 = ALL_PASS_UPPER_Q15;
     const CL: i32 = ALL_PASS_LOWER_Q15;
     let mut hb = [0i32; N];
     allpass_half_bases(data, &mut hb);
-    // Level 1; its outputs in level-2 lane order:
-    // x[j] = [hp1[2j], hp1[2j + 1], lp1[2j], lp1[2j + 1]].
+    // The first split; its outputs in second-level lane order:
+    // x[j] = [high[2j], high[2j + 1], low[2j], low[2j + 1]].
     let mut x = [[0i16; 4]; 61];
-    let mut hu = half_start(us[0], CU, data[0]);
-    let mut hl = half_start(ls[0], CL, data[1]);
+    let mut hu = half_start(first[0], CU, data[0]);
+    let mut hl = half_start(first[1], CL, data[1]);
     for (b, x) in hb.chunks_exact(4).zip(x.iter_mut()) {
         let (yu0, yl0, yu1, yl1);
         (yu0, hu) = allpass_half_next(hu, b[0], CU);
@@ -773,14 +756,17 @@ fn levels_1_2_portable<const N: usize, const Q: usize>(
             yl1.wrapping_add(yu1),
         ];
     }
-    (us[0], ls[0]) = (store_state_half(hu), store_state_half(hl));
+    *first = [store_state_half(hu), store_state_half(hl)];
+    if let Some(high1) = high1 {
+        for (h, x) in high1.chunks_exact_mut(2).zip(&x) {
+            (h[0], h[1]) = (x[0], x[1]);
+        }
+    }
 
-    // Level 2: lanes [band 1 upper, band 1 lower, band 2 upper, band 2
-    // lower]; `x[Q]` is the zero look-ahead.
-    let st = [us[1], ls[1], us[2], ls[2]];
+    // The second level; `x[Q]` is the zero look-ahead.
     let mut h = [0i32; 4];
     for k in 0..4 {
-        h[k] = half_start(st[k], LANE_COEFS[k] as i32, x[0][k]);
+        h[k] = half_start(second[k], LANE_COEFS[k] as i32, x[0][k]);
     }
     let mut y = [[0i16; 4]; Q];
     for (w, y) in x[..Q + 1].windows(2).zip(y.iter_mut()) {
@@ -790,8 +776,7 @@ fn levels_1_2_portable<const N: usize, const Q: usize>(
             (y[k], h[k]) = allpass_half_next(h[k], hb, c);
         }
     }
-    (us[1], ls[1]) = (store_state_half(h[0]), store_state_half(h[1]));
-    (us[2], ls[2]) = (store_state_half(h[2]), store_state_half(h[3]));
+    *second = h.map(store_state_half);
     let [hpa, lpa, hpb, lpb] = out;
     for (j, y) in y.iter().enumerate() {
         hpa[j] = y[0].wrapping_sub(y[1]);
@@ -801,8 +786,8 @@ fn levels_1_2_portable<const N: usize, const Q: usize>(
     }
 }
 
-/// The all-pass coefficients of the four level-2 lanes: the upper and the
-/// lower branch of band 1, then of band 2.
+/// The all-pass coefficients of the four second-level lanes: the upper and
+/// the lower branch of the high half's split, then of the low half's.
 const LANE_COEFS: [i16; 4] = [
     ALL_PASS_UPPER_Q15 as i16,
     ALL_PASS_LOWER_Q15 as i16,
@@ -842,17 +827,18 @@ mod sse2 {
         _mm_unpacklo_epi32(_mm_sub_epi32(y, s), _mm_add_epi32(y, s))
     }
 
-    /// See [`super::levels_1_2`]; the same arithmetic as
-    /// [`super::levels_1_2_portable`], with level 1 in two lanes and level
-    /// 2 in four, one block behind level 1 in the same loop.
+    /// See [`super::two_levels`]; the same arithmetic as
+    /// [`super::two_levels_portable`], with the first split in two lanes and
+    /// the second level in four, one block behind in the same loop.
     #[target_feature(enable = "sse2")]
-    pub(super) fn levels_1_2<const N: usize, const Q: usize>(
+    pub(super) fn two_levels<const N: usize, const H: usize, const Q: usize>(
         data: &[i16; N],
-        us: &mut [i16; 5],
-        ls: &mut [i16; 5],
+        first: &mut [i16; 2],
+        second: &mut [i16; 4],
+        mut high1: Option<&mut [i16; H]>,
         out: &mut [[i16; Q]; 4],
     ) {
-        const { assert!(N == 4 * Q && Q >= 1) };
+        const { assert!(N == 2 * H && H == 2 * Q && Q >= 1) };
         const CU: i32 = ALL_PASS_UPPER_Q15;
         const CL: i32 = ALL_PASS_LOWER_Q15;
         let mut hb = [0i32; N];
@@ -867,24 +853,31 @@ mod sse2 {
         let mut h1 = _mm_set_epi32(
             0,
             0,
-            half_start(ls[0], CL, data[1]),
-            half_start(us[0], CU, data[0]),
+            half_start(first[1], CL, data[1]),
+            half_start(first[0], CU, data[0]),
         );
         let [hpa, lpa, hpb, lpb] = out;
-        let mut blocks = hb.chunks_exact(4);
+        let mut blocks = hb.chunks_exact(4).enumerate();
         let mut outs = hpa
             .iter_mut()
             .zip(lpa.iter_mut())
             .zip(hpb.iter_mut().zip(lpb.iter_mut()));
 
-        // Level 1 for block j gives level 2's inputs
-        // x = [hp1[2j], hp1[2j + 1], lp1[2j], lp1[2j + 1]].
-        let mut level1 = |b: &[i32]| {
+        // The first split on block j gives the second level's inputs
+        // x = [high[2j], high[2j + 1], low[2j], low[2j + 1]].
+        let mut level1 = |(j, b): (usize, &[i32])| {
             let za = level1_step(&mut h1, b[0], b[1], c1);
             let zb = level1_step(&mut h1, b[2], b[3], c1);
-            _mm_unpacklo_epi32(za, zb)
+            let x = _mm_unpacklo_epi32(za, zb);
+            if let Some(high) = high1.as_deref_mut() {
+                if let Some(h) = high.get_mut(2 * j..2 * j + 2) {
+                    h[0] = _mm_cvtsi128_si32(x) as i16;
+                    h[1] = _mm_extract_epi16::<2>(x) as i16;
+                }
+            }
+            x
         };
-        // Level 2 step: y = h >> 15, h = (prev << 14) + (c·x >> 1) − c·y,
+        // Second-level step: y = h >> 15, h = (prev << 14) + (c·x >> 1) − c·y,
         // outputs (y0 − y1, y1 + y0, y2 − y3, y3 + y2).
         let level2 = |h2: &mut __m128i, prev: __m128i, x: __m128i| {
             let y = _mm_srai_epi32::<15>(*h2);
@@ -903,31 +896,28 @@ mod sse2 {
             ]
         };
 
-        let Some(first) = blocks.next() else { return };
-        let mut prev = level1(first);
+        let Some(block0) = blocks.next() else { return };
+        let mut prev = level1(block0);
         let start = _mm_set_epi32(
-            load_state(ls[2]),
-            load_state(us[2]),
-            load_state(ls[1]),
-            load_state(us[1]),
+            load_state(second[3]),
+            load_state(second[2]),
+            load_state(second[1]),
+            load_state(second[0]),
         );
         let mut h2 = _mm_srai_epi32::<1>(_mm_add_epi32(start, _mm_madd_epi16(prev, c2)));
-        for (b, ((ha, la), (hb, lb))) in blocks.zip(outs.by_ref()) {
-            let x = level1(b);
+        for (block, ((ha, la), (hb, lb))) in blocks.zip(outs.by_ref()) {
+            let x = level1(block);
             [*ha, *la, *hb, *lb] = level2(&mut h2, prev, x);
             prev = x;
         }
-        // The last level-2 step looks ahead into zeros.
+        // The last second-level step looks ahead into zeros.
         let last = level2(&mut h2, prev, _mm_setzero_si128());
         if let Some(((ha, la), (hb, lb))) = outs.next() {
             [*ha, *la, *hb, *lb] = last;
         }
-        us[0] = store_state_half(lane::<0>(h1));
-        ls[0] = store_state_half(lane::<1>(h1));
-        us[1] = store_state_half(lane::<0>(h2));
-        ls[1] = store_state_half(lane::<1>(h2));
-        us[2] = store_state_half(lane::<2>(h2));
-        ls[2] = store_state_half(lane::<3>(h2));
+        *first = [lane::<0>(h1), lane::<1>(h1)].map(store_state_half);
+        *second =
+            [lane::<0>(h2), lane::<1>(h2), lane::<2>(h2), lane::<3>(h2)].map(store_state_half);
     }
 }
 
@@ -1009,50 +999,56 @@ impl Core {
     ///
     /// The C code runs five `SplitFilter`s one after the other, each running
     /// its upper and then its lower all-pass recurrence to completion. Here
-    /// levels 1 and 2 (six recurrences) run in one loop ([`levels_1_2`]) and
-    /// levels 3, 4 and the high-pass (five) in another. `Q`, `E` and `S` are
-    /// `N / 4`, `N / 8` and `N / 16`, the band lengths, as constants. The
+    /// levels 1 and 2 (six recurrences) run in one loop ([`two_levels`]),
+    /// and so do levels 3 and 4. `H`, `Q`, `E` and `S`
+    /// are `N / 2`, `N / 4`, `N / 8` and `N / 16`, the band lengths, as
+    /// constants. The
     /// arithmetic and the order of each recurrence are unchanged, so the
     /// outputs and the stored states are the same.
     #[inline(always)]
-    fn calculate_features<const N: usize, const Q: usize, const E: usize, const S: usize>(
+    fn calculate_features<
+        const N: usize,
+        const H: usize,
+        const Q: usize,
+        const E: usize,
+        const S: usize,
+    >(
         &mut self,
         data: &[i16; N],
         features: &mut [i16; NUM_CHANNELS],
     ) -> i16 {
-        const { assert!(N == 4 * Q && Q == 2 * E && E == 2 * S && N <= 240) };
+        const { assert!(N == 2 * H && H == 2 * Q && Q == 2 * E && E == 2 * S && N <= 240) };
         let (us, ls) = (&mut self.upper_state, &mut self.lower_state);
 
-        // 3000–4000, 2000–3000, 1000–2000 and 0–1000 Hz.
+        // Levels 1 and 2 (bands 0, 1, 2): 3000–4000, 2000–3000, 1000–2000
+        // and 0–1000 Hz.
         let mut level2 = [[0i16; Q]; 4];
-        levels_1_2(data, us, ls, &mut level2);
+        let mut first = [us[0], ls[0]];
+        let mut second = [us[1], ls[1], us[2], ls[2]];
+        two_levels::<N, H, Q>(data, &mut first, &mut second, None, &mut level2);
+        [us[0], ls[0]] = first;
+        [us[1], ls[1], us[2], ls[2]] = second;
         let [hp2a, lp2a, hp2b, lp2b] = &level2;
 
-        // Levels 3 (500 Hz, band 3) and 4 (250 Hz, band 4) and the 80 Hz
-        // high-pass: per 4 samples of `lp2b`, two level-3 steps, one level-4
-        // step, one high-pass step.
-        let mut hp3 = [0i16; E]; // 500–1000 Hz
-        let mut hp4 = [0i16; S]; // 250–500 Hz
-        let mut band0 = [0i16; S]; // 80–250 Hz
-        {
-            let (mut s3u, mut s3l) = (load_state(us[3]), load_state(ls[3]));
-            let (mut s4u, mut s4l) = (load_state(us[4]), load_state(ls[4]));
-            let mut hp = self.hp_filter_state.map(i32::from);
-            let outs = hp3
-                .chunks_exact_mut(2)
-                .zip(hp4.iter_mut().zip(band0.iter_mut()));
-            for (b, (h3, (h4, o))) in lp2b.chunks_exact(4).zip(outs) {
-                let (h3a, l3a) = split_step(&mut s3u, &mut s3l, b[0], b[1]);
-                let (h3b, l3b) = split_step(&mut s3u, &mut s3l, b[2], b[3]);
-                (h3[0], h3[1]) = (h3a, h3b);
-                let (h, l) = split_step(&mut s4u, &mut s4l, l3a, l3b);
-                *h4 = h;
-                *o = high_pass_step(&mut hp, l);
-            }
-            (us[3], ls[3]) = (store_state(s3u), store_state(s3l));
-            (us[4], ls[4]) = (store_state(s4u), store_state(s4l));
-            self.hp_filter_state = hp.map(|v| v as i16);
+        // Levels 3 and 4 (bands 3, 4) on 0–1000 Hz: 500–1000 Hz from the
+        // first split, and 250–500 and 0–250 Hz from the split of its low
+        // half (lanes 2 and 3; lanes 0 and 1 are not used).
+        let mut hp3 = [0i16; E];
+        let mut level4 = [[0i16; S]; 4];
+        let mut first = [us[3], ls[3]];
+        let mut second = [0, 0, us[4], ls[4]];
+        two_levels(lp2b, &mut first, &mut second, Some(&mut hp3), &mut level4);
+        [us[3], ls[3]] = first;
+        [us[4], ls[4]] = [second[2], second[3]];
+        let [_, _, hp4, lp4] = &level4;
+
+        // 80–250 Hz: the high-pass on 0–250 Hz.
+        let mut band0 = [0i16; S];
+        let mut hp = self.hp_filter_state.map(i32::from);
+        for (o, &x) in band0.iter_mut().zip(lp4) {
+            *o = high_pass_step(&mut hp, x);
         }
+        self.hp_filter_state = hp.map(|v| v as i16);
 
         // Same order as the C code (it decides when `total_energy` stops
         // accumulating).
@@ -1061,7 +1057,7 @@ impl Core {
         features[4] = log_of_energy(lp2a, OFFSET_VECTOR[4], &mut total_energy);
         features[3] = log_of_energy(hp2b, OFFSET_VECTOR[3], &mut total_energy);
         features[2] = log_of_energy(&hp3, OFFSET_VECTOR[2], &mut total_energy);
-        features[1] = log_of_energy(&hp4, OFFSET_VECTOR[1], &mut total_energy);
+        features[1] = log_of_energy(hp4, OFFSET_VECTOR[1], &mut total_energy);
         features[0] = log_of_energy(&band0, OFFSET_VECTOR[0], &mut total_energy);
         total_energy
     }
@@ -2119,15 +2115,15 @@ mod tests {
             for (i, frame) in signal.chunks_exact(len).enumerate() {
                 let mut features = [0i16; NUM_CHANNELS];
                 let total = match len {
-                    80 => port.core.calculate_features::<80, 20, 10, 5>(
+                    80 => port.core.calculate_features::<80, 40, 20, 10, 5>(
                         frame.try_into().unwrap(),
                         &mut features,
                     ),
-                    160 => port.core.calculate_features::<160, 40, 20, 10>(
+                    160 => port.core.calculate_features::<160, 80, 40, 20, 10>(
                         frame.try_into().unwrap(),
                         &mut features,
                     ),
-                    _ => port.core.calculate_features::<240, 60, 30, 15>(
+                    _ => port.core.calculate_features::<240, 120, 60, 30, 15>(
                         frame.try_into().unwrap(),
                         &mut features,
                     ),
@@ -2141,12 +2137,12 @@ mod tests {
         }
     }
 
-    /// The SSE2 levels 1 and 2 against the portable version they replace.
+    /// The SSE2 filterbank levels against the portable version they replace.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn sse2_filterbank_matches_portable() {
-        fn check<const N: usize, const Q: usize>(rng: &mut Rng) {
-            let mut a = ([0i16; 5], [0i16; 5]);
+        fn check<const N: usize, const H: usize, const Q: usize>(rng: &mut Rng) {
+            let mut a = ([0i16; 2], [0i16; 4]);
             let mut b = a;
             for round in 0..20_000 {
                 // Full-scale noise, quiet noise, rails: the states wander.
@@ -2156,17 +2152,28 @@ mod tests {
                     1 => i16::MAX,
                     _ => rng.uniform(amp) as i16,
                 });
+                let (mut high_a, mut high_b) = ([0i16; H], [0i16; H]);
                 let (mut out_a, mut out_b) = ([[0i16; Q]; 4], [[0i16; Q]; 4]);
                 // SAFETY: SSE2 is part of the x86-64 baseline.
-                unsafe { sse2::levels_1_2(&data, &mut a.0, &mut a.1, &mut out_a) };
-                levels_1_2_portable(&data, &mut b.0, &mut b.1, &mut out_b);
-                assert_eq!((out_a, a), (out_b, b), "{N} samples, round {round}");
+                unsafe {
+                    sse2::two_levels(&data, &mut a.0, &mut a.1, Some(&mut high_a), &mut out_a)
+                };
+                two_levels_portable(&data, &mut b.0, &mut b.1, Some(&mut high_b), &mut out_b);
+                assert_eq!(
+                    (out_a, high_a, a),
+                    (out_b, high_b, b),
+                    "{N} samples, round {round}"
+                );
             }
         }
         let mut rng = Rng(11);
-        check::<80, 20>(&mut rng);
-        check::<160, 40>(&mut rng);
-        check::<240, 60>(&mut rng);
+        // Levels 1 and 2 of 10, 20 and 30 ms frames, and levels 3 and 4.
+        check::<80, 40, 20>(&mut rng);
+        check::<160, 80, 40>(&mut rng);
+        check::<240, 120, 60>(&mut rng);
+        check::<20, 10, 5>(&mut rng);
+        check::<40, 20, 10>(&mut rng);
+        check::<60, 30, 15>(&mut rng);
     }
 
     // ---- streams and the API --------------------------------------------------
