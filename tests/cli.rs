@@ -334,6 +334,21 @@ fn a_locked_or_unwritable_output_exits_3() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("another callprep run"));
     drop(lock);
+    // Other tests spawn processes in parallel: a child between fork and exec
+    // briefly shares our descriptor and with it the lock. Wait until the lock
+    // is really free (the OS releases it with the last descriptor).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(out.join(".callprep/lock"))
+            .unwrap();
+        if f.try_lock().is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "lock never released");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     // The lock of a dead process does not block: the OS released it.
     let o = run(&[
         "run",
