@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # scripts/bench_scaling.sh -- time and memory against recording length.
 #
-# Usage: scripts/bench_scaling.sh [CORPUS_DIR] [--repeats N]
+# Usage: scripts/bench_scaling.sh [CORPUS_DIR] [--repeats N] [--out DIR]
+#
+#   --out DIR   write the runs' outputs under DIR (e.g. /dev/shm/callprep-scaling,
+#               tmpfs) and remove each run's output right after it is measured;
+#               default target/bench/scaling/out on disk, removed at the end.
 #
 # Takes the first 60-minute call of the benchmark corpus (scripts/bench.sh makes
 # it: target/bench/corpus-3h by default), builds a 10-hour recording from ten
@@ -13,9 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS="target/bench/corpus-3h"
 REPEATS=3
+OUT_ARG=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --repeats) REPEATS="$2"; shift 2 ;;
+        --out) OUT_ARG="$2"; shift 2 ;;
         *) CORPUS="$1"; shift ;;
     esac
 done
@@ -30,7 +36,9 @@ if [[ ! -f "$WORK/ten/call.wav" ]]; then
     sox $(for _ in $(seq 10); do echo "$WORK/one/call.wav"; done) "$WORK/ten/call.wav"
 fi
 RUNS="$WORK/runs.jsonl"; : > "$RUNS"
-OUT="$WORK/out"; rm -rf "$OUT"; mkdir -p "$OUT"
+OUT="${OUT_ARG:-$WORK/out}"
+case "$(realpath -m "$OUT")" in /|"$(pwd)"|"$HOME") echo "bench_scaling.sh: refusing --out $OUT" >&2; exit 2 ;; esac
+rm -rf "$OUT"; mkdir -p "$OUT"
 for ((r = 1; r <= REPEATS; r++)); do
     for len in one ten; do
         for t in 1 2; do
@@ -38,6 +46,7 @@ for ((r = 1; r <= REPEATS; r++)); do
             json="$("$PY" scripts/measure.py -- "$CALLPREP" run "$WORK/$len" -o "$OUT/$len.$t.$r" --threads "$t" -q)"
             echo "{\"len\": \"$len\", \"threads\": $t, \"m\": $json}" >> "$RUNS"
             echo "rep $r $len threads=$t: $json" >&2
+            [[ -n "$OUT_ARG" ]] && rm -rf "$OUT/$len.$t.$r"
         done
     done
 done
