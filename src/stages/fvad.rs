@@ -856,30 +856,24 @@ mod sse2 {
             half_start(first[1], CL, data[1]),
             half_start(first[0], CU, data[0]),
         );
-        let [hpa, lpa, hpb, lpb] = out;
-        let mut blocks = hb.chunks_exact(4).enumerate();
-        let mut outs = hpa
-            .iter_mut()
-            .zip(lpa.iter_mut())
-            .zip(hpb.iter_mut().zip(lpb.iter_mut()));
-
         // The first split on block j gives the second level's inputs
         // x = [high[2j], high[2j + 1], low[2j], low[2j + 1]].
-        let mut level1 = |(j, b): (usize, &[i32])| {
+        let mut level1 = |j: usize| {
+            let b = &hb[4 * j..4 * j + 4];
             let za = level1_step(&mut h1, b[0], b[1], c1);
             let zb = level1_step(&mut h1, b[2], b[3], c1);
             let x = _mm_unpacklo_epi32(za, zb);
             if let Some(high) = high1.as_deref_mut() {
-                if let Some(h) = high.get_mut(2 * j..2 * j + 2) {
-                    h[0] = _mm_cvtsi128_si32(x) as i16;
-                    h[1] = _mm_extract_epi16::<2>(x) as i16;
-                }
+                high[2 * j] = _mm_cvtsi128_si32(x) as i16;
+                high[2 * j + 1] = _mm_extract_epi16::<2>(x) as i16;
             }
             x
         };
-        // Second-level step: y = h >> 15, h = (prev << 14) + (c·x >> 1) − c·y,
-        // outputs (y0 − y1, y1 + y0, y2 − y3, y3 + y2).
-        let level2 = |h2: &mut __m128i, prev: __m128i, x: __m128i| {
+        // Second-level step for block j: y = h >> 15,
+        // h = (prev << 14) + (c·x >> 1) − c·y, outputs
+        // (y0 − y1, y1 + y0, y2 − y3, y3 + y2).
+        let [hpa, lpa, hpb, lpb] = out;
+        let mut level2 = |j: usize, h2: &mut __m128i, prev: __m128i, x: __m128i| {
             let y = _mm_srai_epi32::<15>(*h2);
             let base = _mm_add_epi32(
                 _mm_madd_epi16(prev, k14),
@@ -888,16 +882,13 @@ mod sse2 {
             *h2 = _mm_sub_epi32(base, _mm_madd_epi16(y, c2));
             let s = _mm_shuffle_epi32::<0b10_11_00_01>(y);
             let (d, a) = (_mm_sub_epi32(y, s), _mm_add_epi32(y, s));
-            [
-                _mm_cvtsi128_si32(d) as i16,
-                _mm_cvtsi128_si32(a) as i16,
-                _mm_extract_epi16::<4>(d) as i16,
-                _mm_extract_epi16::<4>(a) as i16,
-            ]
+            hpa[j] = _mm_cvtsi128_si32(d) as i16;
+            lpa[j] = _mm_cvtsi128_si32(a) as i16;
+            hpb[j] = _mm_extract_epi16::<4>(d) as i16;
+            lpb[j] = _mm_extract_epi16::<4>(a) as i16;
         };
 
-        let Some(block0) = blocks.next() else { return };
-        let mut prev = level1(block0);
+        let mut prev = level1(0);
         let start = _mm_set_epi32(
             load_state(second[3]),
             load_state(second[2]),
@@ -905,16 +896,13 @@ mod sse2 {
             load_state(second[0]),
         );
         let mut h2 = _mm_srai_epi32::<1>(_mm_add_epi32(start, _mm_madd_epi16(prev, c2)));
-        for (block, ((ha, la), (hb, lb))) in blocks.zip(outs.by_ref()) {
-            let x = level1(block);
-            [*ha, *la, *hb, *lb] = level2(&mut h2, prev, x);
+        for j in 1..Q {
+            let x = level1(j);
+            level2(j - 1, &mut h2, prev, x);
             prev = x;
         }
         // The last second-level step looks ahead into zeros.
-        let last = level2(&mut h2, prev, _mm_setzero_si128());
-        if let Some(((ha, la), (hb, lb))) = outs.next() {
-            [*ha, *la, *hb, *lb] = last;
-        }
+        level2(Q - 1, &mut h2, prev, _mm_setzero_si128());
         *first = [lane::<0>(h1), lane::<1>(h1)].map(store_state_half);
         *second =
             [lane::<0>(h2), lane::<1>(h2), lane::<2>(h2), lane::<3>(h2)].map(store_state_half);
@@ -1355,8 +1343,11 @@ impl Core {
                         if ssk < MIN_STD {
                             ssk = MIN_STD;
                         }
+                        if ssk != self.speech_stds[g] {
+                            // Rare: the update usually rounds to no change.
+                            self.speech_inv_stds[g] = inv_std(ssk);
+                        }
                         self.speech_stds[g] = ssk;
-                        self.speech_inv_stds[g] = inv_std(ssk);
                     } else {
                         // Noise std.
                         let tmp_s16 = feature.wrapping_sub(nmk >> 3);
@@ -1369,8 +1360,10 @@ impl Core {
                         if nsk < MIN_STD {
                             nsk = MIN_STD;
                         }
+                        if nsk != self.noise_stds[g] {
+                            self.noise_inv_stds[g] = inv_std(nsk);
+                        }
                         self.noise_stds[g] = nsk;
-                        self.noise_inv_stds[g] = inv_std(nsk);
                     }
                 }
 

@@ -510,7 +510,7 @@ impl MelExtractor {
     /// returns the number of frames. `out` holds `n_mels × frames` values in
     /// the configured layout.
     ///
-    /// Frames go through in blocks of [`BLOCK`]: each frame's power spectrum
+    /// Frames go through in blocks of `BLOCK` (8): each frame's power spectrum
     /// lands in one lane of a bin-major block, so the filterbank sums, the log
     /// and the stores run across frames in vector registers. Every frame's
     /// filter sum still adds its products in bin order, so the numbers are
