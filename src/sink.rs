@@ -52,7 +52,6 @@ where
     F: FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -60,7 +59,17 @@ where
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}{TMP_MARK}{}-{n}", std::process::id()));
     let result = (|| {
-        let f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
+        // The folder exists for all but the first file written into it:
+        // create it only when the open says it is missing (two system calls
+        // per file fewer than `create_dir_all` up front).
+        let f = match create() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir)?;
+                create()?
+            }
+            r => r?,
+        };
         let mut w = BufWriter::with_capacity(64 * 1024, f);
         fill(&mut w)?;
         w.into_inner().map_err(|e| e.into_error())?;
@@ -167,6 +176,14 @@ pub fn write_npy<W: Write>(w: &mut W, data: &[f32], shape: [usize; 2]) -> io::Re
         .shape(&[shape[0] as u64, shape[1] as u64])
         .writer(w)
         .write_header_only()?;
+    // On a little-endian machine with finite data (the normal case) the
+    // array's memory already is the file's data section: hand it to the
+    // writer as is, so a `BufWriter` passes it straight to `write(2)` (no
+    // conversion pass, no copy into its buffer).
+    let finite = data.iter().fold(true, |ok, v| ok & v.is_finite());
+    if cfg!(target_endian = "little") && finite {
+        return w.write_all(bytemuck::cast_slice(data));
+    }
     let mut buf = [0u8; 4096];
     for block in data.chunks(buf.len() / 4) {
         for (dst, v) in buf.chunks_exact_mut(4).zip(block) {
