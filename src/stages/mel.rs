@@ -495,7 +495,7 @@ impl PowerSpectrum {
 
     fn scratch_len(&self) -> usize {
         if self.n_fft.is_multiple_of(2) {
-            self.fft.get_outofplace_scratch_len()
+            self.fft.get_immutable_scratch_len()
         } else {
             self.fft.get_inplace_scratch_len()
         }
@@ -521,8 +521,8 @@ impl PowerSpectrum {
         let bins = self.n_fft / 2 + 1;
         let dst = |k: usize| k * BLOCK + lane0;
         if self.n_fft.is_multiple_of(2) {
-            self.fft.process_outofplace_with_scratch(
-                &mut zin[..lanes * len],
+            self.fft.process_immutable_with_scratch(
+                &zin[..lanes * len],
                 &mut zout[..lanes * len],
                 scratch,
             );
@@ -600,9 +600,11 @@ pub struct MelExtractor {
 
 /// Per-worker buffers for [`MelExtractor::compute_into`].
 pub struct MelScratch {
-    /// One windowed frame (odd `n_fft` only; even sizes window in place).
+    /// One windowed frame (odd `n_fft` only); its padding stays zero.
     frame: Vec<f64>,
-    /// FFT input of [`LANES`] frames, then (odd `n_fft`) their spectra.
+    /// FFT input of [`LANES`] frames, then (odd `n_fft`) their spectra. For
+    /// even `n_fft` the frames are windowed in place here, and the zero
+    /// padding around the window, set once, stays zero.
     lanes_in: Vec<Complex<f64>>,
     /// Spectra of [`LANES`] frames (even `n_fft`).
     lanes_out: Vec<Complex<f64>>,
@@ -829,12 +831,10 @@ impl MelExtractor {
     fn frame(&self, signal: &[f32], n: i64, first: i64, frame: &mut [f64]) {
         let cfg = &self.cfg;
         let wl = cfg.win_length;
-        // The FFT uses its input as scratch: re-zero only the padding around
-        // the window; the window region is overwritten below.
-        let (head, rest) = frame.split_at_mut(self.win_offset);
-        let (dst, tail) = rest.split_at_mut(wl);
-        head.fill(0.0);
-        tail.fill(0.0);
+        // Only the window region is written: the zero padding around it was
+        // set when the buffer was made, and nothing writes there (the even
+        // FFT reads its input immutably; odd sizes copy out of `frame`).
+        let dst = &mut frame[self.win_offset..self.win_offset + wl];
         if first >= 0 && first + wl as i64 <= n {
             let src = &signal[first as usize..first as usize + wl];
             for (d, &x) in dst.iter_mut().zip(src) {
