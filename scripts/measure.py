@@ -10,9 +10,10 @@ and records the maximum. When CMD exits, prints one JSON line to stdout:
 
     {"wall_s": 12.34, "cpu_s": 20.1, "peak_rss_mb": 456.7, "max_single_rss_mb": 210.2, "rc": 0, "samples": 617}
 
-  wall_s             wall time from launch to exit (perf_counter)
+  wall_s             wall time from launch to exit (perf_counter; the exit is taken by a
+                     thread blocked in wait4, so polling does not delay it)
   cpu_s              user+sys CPU seconds of CMD and all waited-for descendants
-                     (getrusage RUSAGE_CHILDREN); less sensitive than wall_s to other load
+                     (wait4 rusage); less sensitive than wall_s to other load
   peak_rss_mb        max over polls of sum(RSS of the tree), MiB. Sampled: spikes shorter
                      than the interval can be missed; pages shared between forked
                      processes are counted once per process (the usual RSS-sum overestimate).
@@ -30,9 +31,9 @@ Requires psutil (scripts/requirements-ref.txt).
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -72,22 +73,35 @@ def main():
                           "rc": 127, "samples": 0, "error": str(e)}))
         return 127
     proc = psutil.Process(child.pid)
+    # A thread blocks in wait4() and stamps the exit time: exact wall and CPU times
+    # (Popen.wait(timeout) sleeps in growing steps and would add up to its timeout).
+    done = threading.Event()
+    ended = {}
+
+    def reap():
+        _, status, ru = os.wait4(child.pid, 0)
+        ended["t"] = time.perf_counter()
+        ended["status"] = status
+        ended["ru"] = ru
+        done.set()
+
+    reaper = threading.Thread(target=reap, daemon=True)
+    reaper.start()
     peak = 0
     samples = 0
-    while True:
+    while not done.is_set():
         peak = max(peak, tree_rss(proc))
         samples += 1
-        try:
-            rc = child.wait(timeout=args.interval)
-            break
-        except subprocess.TimeoutExpired:
-            pass
-    wall = time.perf_counter() - t0
+        done.wait(args.interval)
+    reaper.join()
+    wall = ended["t"] - t0
+    child.returncode = os.waitstatus_to_exitcode(ended["status"])
+    rc = child.returncode
     if out is not sys.stderr:
         out.close()
 
-    # ru_maxrss (KiB on Linux) of the largest terminated, waited-for descendant.
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # ru_maxrss (KiB on Linux): the largest RSS of CMD or any descendant it waited for.
+    ru = ended["ru"]
     single = ru.ru_maxrss / 1024.0
     result = {
         "wall_s": round(wall, 4),
