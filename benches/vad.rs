@@ -17,19 +17,20 @@ use callprep::stages::fvad::Fvad;
 use callprep::stages::vad::to_i16;
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
-/// The agent channel of call01 as 16-bit PCM.
-fn call01_agent() -> Vec<i16> {
+/// Channel `ch` of call01 as 16-bit PCM.
+fn call01(ch: usize) -> Vec<i16> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls/call01.wav");
     let bytes = std::fs::read(path).unwrap();
     let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
     let data = &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
-    let mut agent = Vec::new();
-    decode_channel(&info, data, 0, &mut agent);
-    agent.into_iter().map(to_i16).collect()
+    let mut samples = Vec::new();
+    decode_channel(&info, data, ch, &mut samples);
+    samples.into_iter().map(to_i16).collect()
 }
 
 fn benches(c: &mut Criterion) {
-    let pcm = call01_agent();
+    let pcm = call01(0);
+    let customer = call01(1);
     const FRAME: usize = 240; // 30 ms at 8 kHz
     let frames = pcm.len() / FRAME;
 
@@ -59,6 +60,37 @@ fn benches(c: &mut Criterion) {
             let mut voiced = 0usize;
             for f in black_box(&pcm).chunks_exact(FRAME) {
                 voiced += usize::from(vad.process(f));
+            }
+            black_box(voiced)
+        })
+    });
+    g.finish();
+
+    // Both channels: one detector after the other, or the two together
+    // (`Fvad::process_many`, which runs their filterbanks in one loop).
+    let mut g = c.benchmark_group("vad_8k_30ms_mode3_two_channels");
+    g.throughput(Throughput::Elements((2 * frames * FRAME) as u64));
+    let channels = [&pcm, &customer];
+    g.bench_function("fvad_port_one_by_one", |b| {
+        b.iter(|| {
+            let mut voiced = 0usize;
+            for ch in black_box(channels) {
+                let mut vad = Fvad::new(8000, 3).unwrap();
+                for f in ch.chunks_exact(FRAME) {
+                    voiced += usize::from(vad.process(f));
+                }
+            }
+            black_box(voiced)
+        })
+    });
+    g.bench_function("fvad_port_together", |b| {
+        b.iter(|| {
+            let [a, b] = black_box(channels);
+            let (mut va, mut vb) = (Fvad::new(8000, 3).unwrap(), Fvad::new(8000, 3).unwrap());
+            let mut voiced = 0usize;
+            for (fa, fb) in a.chunks_exact(FRAME).zip(b.chunks_exact(FRAME)) {
+                let [x, y] = Fvad::process_many([&mut va, &mut vb], [fa, fb]);
+                voiced += usize::from(x) + usize::from(y);
             }
             black_box(voiced)
         })

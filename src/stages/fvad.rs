@@ -403,68 +403,135 @@ impl Fvad {
         self.process_raw(frame).map(|vad| vad != 0)
     }
 
+    /// The decisions for one frame of each of `P` channels, each with its
+    /// own detector: the same as `vads[p].process(frames[p])` one after the
+    /// other, but when all detectors have the same rate and all frames the
+    /// same valid length, the channels' filterbanks run in one loop, which
+    /// overlaps their recurrence chains (two channels take about 1.2 times
+    /// the time of one).
+    pub fn process_many<const P: usize>(
+        mut vads: [&mut Fvad; P],
+        frames: [&[i16]; P],
+    ) -> [bool; P] {
+        let khz = vads[0].khz;
+        let len = frames[0].len();
+        let uniform = vads.iter().all(|v| v.khz == khz)
+            && frames.iter().all(|f| f.len() == len)
+            && vads[0].is_valid_frame_len(len);
+        if !uniform {
+            return std::array::from_fn(|p| vads[p].process(frames[p]));
+        }
+        // At 8 kHz the frames themselves, else their 8 kHz versions.
+        let mut bufs = [[0i16; 240]; P];
+        let nb_len = len / khz * 8;
+        if khz != 8 {
+            for (p, buf) in bufs.iter_mut().enumerate() {
+                vads[p].narrowband(frames[p], buf);
+            }
+        }
+        let nb: [&[i16]; P] = std::array::from_fn(|p| match khz {
+            8 => frames[p],
+            _ => &bufs[p][..nb_len],
+        });
+        let cores = vads.each_mut().map(|v| &mut v.core);
+        let mut features = [[0i16; NUM_CHANNELS]; P];
+        // One copy of the filterbank per frame length, so that every loop
+        // in it has a constant trip count.
+        let totals = match nb_len {
+            80 => {
+                calculate_features::<P, 80, 40, 20, 10, 5>(cores, nb.map(as_frame), &mut features)
+            }
+            160 => {
+                calculate_features::<P, 160, 80, 40, 20, 10>(cores, nb.map(as_frame), &mut features)
+            }
+            _ => calculate_features::<P, 240, 120, 60, 30, 15>(
+                cores,
+                nb.map(as_frame),
+                &mut features,
+            ),
+        };
+        std::array::from_fn(|p| {
+            let v = &mut *vads[p];
+            v.core
+                .gmm_probability(&v.thresholds, &features[p], totals[p], nb_len)
+                != 0
+        })
+    }
+
     /// `fvad_process` before its `rv > 0` → 1 step: 0 for noise, 1 for
     /// speech, 2 + hangover for a hangover frame; `None` for a bad length.
     fn process_raw(&mut self, frame: &[i16]) -> Option<i16> {
         if !self.is_valid_frame_len(frame.len()) {
             return None;
         }
-        let vad = match self.khz {
-            8 => self.calc_vad_8khz(frame),
+        if self.khz == 8 {
+            return Some(self.calc_vad_8khz(frame));
+        }
+        let mut buf = [0i16; 240];
+        let n = self.narrowband(frame, &mut buf);
+        Some(self.calc_vad_8khz(&buf[..n]))
+    }
+
+    /// Downsamples a valid-length `frame` above 8 kHz to 8 kHz into `nb` as
+    /// libfvad does (advancing this detector's resampler states); returns
+    /// the 8 kHz length (80, 160 or 240). At 8 kHz, copies the frame.
+    fn narrowband(&mut self, frame: &[i16], nb: &mut [i16; 240]) -> usize {
+        let n = frame.len() / self.khz * 8;
+        let nb = &mut nb[..n];
+        match self.khz {
+            8 => nb.copy_from_slice(frame),
             16 => {
-                let mut nb = [0i16; 240];
-                let nb = &mut nb[..frame.len() / 2];
                 let (lo, _) = self.core.downsampling_filter_states.split_at_mut(2);
                 downsampling(frame, nb, lo);
-                self.calc_vad_8khz(nb)
             }
             32 => {
                 let mut wb = [0i16; 480];
                 let wb = &mut wb[..frame.len() / 2];
-                let mut nb = [0i16; 240];
-                let nb = &mut nb[..frame.len() / 4];
                 let (lo, hi) = self.core.downsampling_filter_states.split_at_mut(2);
                 downsampling(frame, wb, hi);
                 downsampling(wb, nb, lo);
-                self.calc_vad_8khz(nb)
             }
             _ => {
                 // libfvad passes the start of the frame for every 10 ms
                 // sub-frame (see the module docs): only the first 480
                 // samples are ever read.
-                let mut nb = [0i16; 240];
-                let n10 = frame.len() / 480;
-                let first: &[i16; 480] = frame[..480].try_into().ok()?;
-                for out in nb.chunks_exact_mut(80).take(n10) {
-                    let out: &mut [i16; 80] = out.try_into().ok()?;
+                let first: &[i16; 480] = frame[..480].try_into().expect("a valid 48 kHz frame");
+                for out in nb.as_chunks_mut::<80>().0 {
                     resample_48khz_to_8khz(first, out, &mut self.core.state_48_to_8);
                 }
-                self.calc_vad_8khz(&nb[..frame.len() / 6])
             }
-        };
-        Some(vad)
+        }
+        n
     }
 
     /// `WebRtcVad_CalcVad8khz`: `frame` is 80, 160 or 240 samples.
     fn calc_vad_8khz(&mut self, frame: &[i16]) -> i16 {
-        let mut features = [0i16; NUM_CHANNELS];
+        let mut features = [[0i16; NUM_CHANNELS]];
         // One copy of the filterbank per frame length, so that every loop
         // in it has a constant trip count.
-        let total_power = if let Ok(f) = <&[i16; 80]>::try_from(frame) {
-            self.core
-                .calculate_features::<80, 40, 20, 10, 5>(f, &mut features)
-        } else if let Ok(f) = <&[i16; 160]>::try_from(frame) {
-            self.core
-                .calculate_features::<160, 80, 40, 20, 10>(f, &mut features)
-        } else if let Ok(f) = <&[i16; 240]>::try_from(frame) {
-            self.core
-                .calculate_features::<240, 120, 60, 30, 15>(f, &mut features)
-        } else {
-            return 0; // unreachable: the length was checked
+        let core = [&mut self.core];
+        let [total_power] = match frame.len() {
+            80 => {
+                calculate_features::<1, 80, 40, 20, 10, 5>(core, [as_frame(frame)], &mut features)
+            }
+            160 => {
+                calculate_features::<1, 160, 80, 40, 20, 10>(core, [as_frame(frame)], &mut features)
+            }
+            _ => calculate_features::<1, 240, 120, 60, 30, 15>(
+                core,
+                [as_frame(frame)],
+                &mut features,
+            ),
         };
         self.core
-            .gmm_probability(&self.thresholds, &features, total_power, frame.len())
+            .gmm_probability(&self.thresholds, &features[0], total_power, frame.len())
     }
+}
+
+/// `frame` as an array of the length its caller checked.
+#[inline(always)]
+fn as_frame<const N: usize>(frame: &[i16]) -> &[i16; N] {
+    frame.try_into().expect("the frame length was checked")
 }
 
 // ---- fixed-point helpers (spl_inl.h, division_operations.c) ----------------
@@ -671,13 +738,16 @@ const SPLIT_COEFS: [i16; 240] = {
 /// two SSE2 lanes and the second level's four in four lanes, one block
 /// behind, in the same loop (`sse2::two_levels`), so the second level runs
 /// in the shadow of the first one's chain.
+///
+/// `P` channels' filterbanks run together (see `sse2::two_levels`): entry
+/// `p` of every array belongs to channel `p`.
 #[inline(always)]
-fn two_levels<const N: usize, const H: usize, const Q: usize>(
-    data: &[i16; N],
-    first: &mut [i16; 2],
-    second: &mut [i16; 4],
-    high1: Option<&mut [i16; H]>,
-    out: &mut [[i16; Q]; 4],
+fn two_levels<const P: usize, const N: usize, const H: usize, const Q: usize>(
+    data: [&[i16; N]; P],
+    first: &mut [[i16; 2]; P],
+    second: &mut [[i16; 4]; P],
+    high1: Option<&mut [[i16; H]; P]>,
+    out: &mut [[[i16; Q]; 4]; P],
 ) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -686,7 +756,13 @@ fn two_levels<const N: usize, const H: usize, const Q: usize>(
         unsafe { sse2::two_levels(data, first, second, high1, out) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    two_levels_portable(data, first, second, high1, out)
+    {
+        let mut high1 = high1;
+        for p in 0..P {
+            let h = high1.as_deref_mut().map(|h| &mut h[p]);
+            two_levels_portable(data[p], &mut first[p], &mut second[p], h, &mut out[p]);
+        }
+    }
 }
 
 /// Half look-ahead bases of a split's two all-pass recurrences (upper on
@@ -842,19 +918,26 @@ mod sse2 {
     /// See [`super::two_levels`]; the same arithmetic as
     /// [`super::two_levels_portable`], with the first split in two lanes and
     /// the second level in four, one block behind in the same loop.
+    ///
+    /// Runs `P` independent filterbanks (the same band of `P` channels) in
+    /// one loop: their recurrence chains do not depend on each other, so
+    /// the CPU overlaps them and `P = 2` costs little more than one.
     #[target_feature(enable = "sse2")]
-    pub(super) fn two_levels<const N: usize, const H: usize, const Q: usize>(
-        data: &[i16; N],
-        first: &mut [i16; 2],
-        second: &mut [i16; 4],
-        mut high1: Option<&mut [i16; H]>,
-        out: &mut [[i16; Q]; 4],
+    pub(super) fn two_levels<const P: usize, const N: usize, const H: usize, const Q: usize>(
+        data: [&[i16; N]; P],
+        first: &mut [[i16; 2]; P],
+        second: &mut [[i16; 4]; P],
+        mut high1: Option<&mut [[i16; H]; P]>,
+        out: &mut [[[i16; Q]; 4]; P],
     ) {
-        const { assert!(N == 2 * H && H == 2 * Q && Q >= 1) };
+        const { assert!(N == 2 * H && H == 2 * Q && Q >= 1 && P >= 1) };
         const CU: i32 = ALL_PASS_UPPER_Q15;
         const CL: i32 = ALL_PASS_LOWER_Q15;
-        let mut hb = [0i32; N];
-        allpass_half_bases(data, &mut hb);
+        // Filled in place (an array built by value would be copied).
+        let mut hb = [[0i32; N]; P];
+        for p in 0..P {
+            allpass_half_bases(data[p], &mut hb[p]);
+        }
 
         // Multipliers for pmaddwd: c in the low half of each i32 lane, 0 in
         // the high half, so the high half of the other operand is ignored.
@@ -862,30 +945,31 @@ mod sse2 {
         let c2 = _mm_set_epi16(0, CL as i16, 0, CU as i16, 0, CL as i16, 0, CU as i16);
         let k14 = _mm_set_epi16(0, 1 << 14, 0, 1 << 14, 0, 1 << 14, 0, 1 << 14);
 
-        let mut h1 = _mm_set_epi32(
-            0,
-            0,
-            half_start(first[1], CL, data[1]),
-            half_start(first[0], CU, data[0]),
-        );
+        let mut h1: [__m128i; P] = std::array::from_fn(|p| {
+            _mm_set_epi32(
+                0,
+                0,
+                half_start(first[p][1], CL, data[p][1]),
+                half_start(first[p][0], CU, data[p][0]),
+            )
+        });
         // The first split on block j gives the second level's inputs
         // x = [high[2j], high[2j + 1], low[2j], low[2j + 1]].
-        let mut level1 = |j: usize| {
-            let b = &hb[4 * j..4 * j + 4];
-            let za = level1_step(&mut h1, b[0], b[1], c1);
-            let zb = level1_step(&mut h1, b[2], b[3], c1);
+        let mut level1 = |p: usize, j: usize| {
+            let b = &hb[p][4 * j..4 * j + 4];
+            let za = level1_step(&mut h1[p], b[0], b[1], c1);
+            let zb = level1_step(&mut h1[p], b[2], b[3], c1);
             let x = _mm_unpacklo_epi32(za, zb);
             if let Some(high) = high1.as_deref_mut() {
-                high[2 * j] = _mm_cvtsi128_si32(x) as i16;
-                high[2 * j + 1] = _mm_extract_epi16::<2>(x) as i16;
+                high[p][2 * j] = _mm_cvtsi128_si32(x) as i16;
+                high[p][2 * j + 1] = _mm_extract_epi16::<2>(x) as i16;
             }
             x
         };
         // Second-level step for block j: y = h >> 15,
         // h = (prev << 14) + (c·x >> 1) − c·y, outputs
         // (y0 − y1, y1 + y0, y2 − y3, y3 + y2).
-        let [hpa, lpa, hpb, lpb] = out;
-        let mut level2 = |j: usize, h2: &mut __m128i, prev: __m128i, x: __m128i| {
+        let mut level2 = |p: usize, j: usize, h2: &mut __m128i, prev: __m128i, x: __m128i| {
             let y = _mm_srai_epi32::<15>(*h2);
             let base = _mm_add_epi32(
                 _mm_madd_epi16(prev, k14),
@@ -894,30 +978,43 @@ mod sse2 {
             *h2 = _mm_sub_epi32(base, _mm_madd_epi16(y, c2));
             let s = _mm_shuffle_epi32::<0b10_11_00_01>(y);
             let (d, a) = (_mm_sub_epi32(y, s), _mm_add_epi32(y, s));
+            let [hpa, lpa, hpb, lpb] = &mut out[p];
             hpa[j] = _mm_cvtsi128_si32(d) as i16;
             lpa[j] = _mm_cvtsi128_si32(a) as i16;
             hpb[j] = _mm_extract_epi16::<4>(d) as i16;
             lpb[j] = _mm_extract_epi16::<4>(a) as i16;
         };
 
-        let mut prev = level1(0);
-        let start = _mm_set_epi32(
-            load_state(second[3]),
-            load_state(second[2]),
-            load_state(second[1]),
-            load_state(second[0]),
-        );
-        let mut h2 = _mm_srai_epi32::<1>(_mm_add_epi32(start, _mm_madd_epi16(prev, c2)));
+        let mut prev: [__m128i; P] = std::array::from_fn(|p| level1(p, 0));
+        let mut h2: [__m128i; P] = std::array::from_fn(|p| {
+            let s = &second[p];
+            let start = _mm_set_epi32(
+                load_state(s[3]),
+                load_state(s[2]),
+                load_state(s[1]),
+                load_state(s[0]),
+            );
+            _mm_srai_epi32::<1>(_mm_add_epi32(start, _mm_madd_epi16(prev[p], c2)))
+        });
         for j in 1..Q {
-            let x = level1(j);
-            level2(j - 1, &mut h2, prev, x);
-            prev = x;
+            for p in 0..P {
+                let x = level1(p, j);
+                level2(p, j - 1, &mut h2[p], prev[p], x);
+                prev[p] = x;
+            }
         }
         // The last second-level step looks ahead into zeros.
-        level2(Q - 1, &mut h2, prev, _mm_setzero_si128());
-        *first = [lane::<0>(h1), lane::<1>(h1)].map(store_state_half);
-        *second =
-            [lane::<0>(h2), lane::<1>(h2), lane::<2>(h2), lane::<3>(h2)].map(store_state_half);
+        for p in 0..P {
+            level2(p, Q - 1, &mut h2[p], prev[p], _mm_setzero_si128());
+            first[p] = [lane::<0>(h1[p]), lane::<1>(h1[p])].map(store_state_half);
+            second[p] = [
+                lane::<0>(h2[p]),
+                lane::<1>(h2[p]),
+                lane::<2>(h2[p]),
+                lane::<3>(h2[p]),
+            ]
+            .map(store_state_half);
+        }
     }
 }
 
@@ -993,19 +1090,9 @@ fn log_of_energy<const L: usize>(data: &[i16; L], offset: i16, total_energy: &mu
 }
 
 impl Core {
-    /// `WebRtcVad_CalculateFeatures`: log energies of the six bands of
-    /// `data` (80, 160 or 240 samples at 8 kHz) into `features`; returns the
-    /// total-energy indicator.
-    ///
-    /// The C code runs five `SplitFilter`s one after the other, each running
-    /// its upper and then its lower all-pass recurrence to completion. Here
-    /// levels 1 and 2 (six recurrences) run in one loop ([`two_levels`]),
-    /// and so do levels 3 and 4. `H`, `Q`, `E` and `S`
-    /// are `N / 2`, `N / 4`, `N / 8` and `N / 16`, the band lengths, as
-    /// constants. The
-    /// arithmetic and the order of each recurrence are unchanged, so the
-    /// outputs and the stored states are the same.
-    #[inline(always)]
+    /// `WebRtcVad_CalculateFeatures` for one channel: see
+    /// [`calculate_features`].
+    #[cfg(test)]
     fn calculate_features<
         const N: usize,
         const H: usize,
@@ -1017,50 +1104,102 @@ impl Core {
         data: &[i16; N],
         features: &mut [i16; NUM_CHANNELS],
     ) -> i16 {
-        const { assert!(N == 2 * H && H == 2 * Q && Q == 2 * E && E == 2 * S && N <= 240) };
-        let (us, ls) = (&mut self.upper_state, &mut self.lower_state);
+        let mut f = [[0i16; NUM_CHANNELS]];
+        let [total] = calculate_features::<1, N, H, Q, E, S>([self], [data], &mut f);
+        *features = f[0];
+        total
+    }
+}
 
-        // Levels 1 and 2 (bands 0, 1, 2): 3000–4000, 2000–3000, 1000–2000
-        // and 0–1000 Hz.
-        let mut level2 = [[0i16; Q]; 4];
-        let mut first = [us[0], ls[0]];
-        let mut second = [us[1], ls[1], us[2], ls[2]];
-        two_levels::<N, H, Q>(data, &mut first, &mut second, None, &mut level2);
-        [us[0], ls[0]] = first;
-        [us[1], ls[1], us[2], ls[2]] = second;
-        let [hp2a, lp2a, hp2b, lp2b] = &level2;
+/// `WebRtcVad_CalculateFeatures` of `P` channels at once (their frames of
+/// the same length, each with its own state in `cores[p]`): log energies of
+/// the six bands of `data[p]` (80, 160 or 240 samples at 8 kHz) into
+/// `features[p]`; returns the total-energy indicators.
+///
+/// The C code runs five `SplitFilter`s one after the other, each running
+/// its upper and then its lower all-pass recurrence to completion. Here
+/// levels 1 and 2 (six recurrences) run in one loop ([`two_levels`]), and
+/// so do levels 3 and 4, for all `P` channels. `H`, `Q`, `E` and `S` are
+/// `N / 2`, `N / 4`, `N / 8` and `N / 16`, the band lengths, as constants.
+/// The arithmetic and the order of each recurrence are unchanged, so the
+/// outputs and the stored states are the same as one channel at a time.
+#[inline(always)]
+fn calculate_features<
+    const P: usize,
+    const N: usize,
+    const H: usize,
+    const Q: usize,
+    const E: usize,
+    const S: usize,
+>(
+    cores: [&mut Core; P],
+    data: [&[i16; N]; P],
+    features: &mut [[i16; NUM_CHANNELS]; P],
+) -> [i16; P] {
+    const { assert!(N == 2 * H && H == 2 * Q && Q == 2 * E && E == 2 * S && N <= 240) };
 
-        // Levels 3 and 4 (bands 3, 4) on 0–1000 Hz: 500–1000 Hz from the
-        // first split, and 250–500 and 0–250 Hz from the split of its low
-        // half (lanes 2 and 3; lanes 0 and 1 are not used).
-        let mut hp3 = [0i16; E];
-        let mut level4 = [[0i16; S]; 4];
-        let mut first = [us[3], ls[3]];
-        let mut second = [0, 0, us[4], ls[4]];
-        two_levels(lp2b, &mut first, &mut second, Some(&mut hp3), &mut level4);
-        [us[3], ls[3]] = first;
-        [us[4], ls[4]] = [second[2], second[3]];
-        let [_, _, hp4, lp4] = &level4;
+    // Levels 1 and 2 (bands 0, 1, 2): 3000–4000, 2000–3000, 1000–2000
+    // and 0–1000 Hz.
+    let mut level2 = [[[0i16; Q]; 4]; P];
+    let mut first: [[i16; 2]; P] =
+        std::array::from_fn(|p| [cores[p].upper_state[0], cores[p].lower_state[0]]);
+    let mut second: [[i16; 4]; P] = std::array::from_fn(|p| {
+        let (u, l) = (&cores[p].upper_state, &cores[p].lower_state);
+        [u[1], l[1], u[2], l[2]]
+    });
+    two_levels::<P, N, H, Q>(data, &mut first, &mut second, None, &mut level2);
 
-        // 80–250 Hz: the high-pass on 0–250 Hz.
-        let mut band0 = [0i16; S];
-        let mut hp = self.hp_filter_state.map(i32::from);
-        for (o, &x) in band0.iter_mut().zip(lp4) {
-            *o = high_pass_step(&mut hp, x);
+    // Levels 3 and 4 (bands 3, 4) on 0–1000 Hz: 500–1000 Hz from the
+    // first split, and 250–500 and 0–250 Hz from the split of its low
+    // half (lanes 2 and 3; lanes 0 and 1 are not used).
+    let mut hp3 = [[0i16; E]; P];
+    let mut level4 = [[[0i16; S]; 4]; P];
+    let mut first34: [[i16; 2]; P] =
+        std::array::from_fn(|p| [cores[p].upper_state[3], cores[p].lower_state[3]]);
+    let mut second34: [[i16; 4]; P] =
+        std::array::from_fn(|p| [0, 0, cores[p].upper_state[4], cores[p].lower_state[4]]);
+    let lp2b: [&[i16; Q]; P] = std::array::from_fn(|p| &level2[p][3]);
+    two_levels(
+        lp2b,
+        &mut first34,
+        &mut second34,
+        Some(&mut hp3),
+        &mut level4,
+    );
+
+    // 80–250 Hz: the high-pass on 0–250 Hz (the channels' chains
+    // interleaved).
+    let mut band0 = [[0i16; S]; P];
+    let mut hp: [[i32; 4]; P] = std::array::from_fn(|p| cores[p].hp_filter_state.map(i32::from));
+    for i in 0..S {
+        for p in 0..P {
+            band0[p][i] = high_pass_step(&mut hp[p], level4[p][3][i]);
         }
-        self.hp_filter_state = hp.map(|v| v as i16);
+    }
+
+    let mut totals = [0i16; P];
+    for (p, core) in cores.into_iter().enumerate() {
+        let (us, ls) = (&mut core.upper_state, &mut core.lower_state);
+        [us[0], ls[0]] = first[p];
+        [us[1], ls[1], us[2], ls[2]] = second[p];
+        [us[3], ls[3]] = first34[p];
+        [us[4], ls[4]] = [second34[p][2], second34[p][3]];
+        core.hp_filter_state = hp[p].map(|v| v as i16);
 
         // Same order as the C code (it decides when `total_energy` stops
         // accumulating).
-        let mut total_energy: i16 = 0;
-        features[5] = log_of_energy(hp2a, OFFSET_VECTOR[5], &mut total_energy);
-        features[4] = log_of_energy(lp2a, OFFSET_VECTOR[4], &mut total_energy);
-        features[3] = log_of_energy(hp2b, OFFSET_VECTOR[3], &mut total_energy);
-        features[2] = log_of_energy(&hp3, OFFSET_VECTOR[2], &mut total_energy);
-        features[1] = log_of_energy(hp4, OFFSET_VECTOR[1], &mut total_energy);
-        features[0] = log_of_energy(&band0, OFFSET_VECTOR[0], &mut total_energy);
-        total_energy
+        let [hp2a, lp2a, hp2b, _] = &level2[p];
+        let [_, _, hp4, _] = &level4[p];
+        let f = &mut features[p];
+        let total_energy = &mut totals[p];
+        f[5] = log_of_energy(hp2a, OFFSET_VECTOR[5], total_energy);
+        f[4] = log_of_energy(lp2a, OFFSET_VECTOR[4], total_energy);
+        f[3] = log_of_energy(hp2b, OFFSET_VECTOR[3], total_energy);
+        f[2] = log_of_energy(&hp3[p], OFFSET_VECTOR[2], total_energy);
+        f[1] = log_of_energy(hp4, OFFSET_VECTOR[1], total_energy);
+        f[0] = log_of_energy(&band0[p], OFFSET_VECTOR[0], total_energy);
     }
+    totals
 }
 
 // ---- vad_gmm.c ----------------------------------------------------------------
@@ -2157,18 +2296,53 @@ mod tests {
                     1 => i16::MAX,
                     _ => rng.uniform(amp) as i16,
                 });
-                let (mut high_a, mut high_b) = ([0i16; H], [0i16; H]);
-                let (mut out_a, mut out_b) = ([[0i16; Q]; 4], [[0i16; Q]; 4]);
+                let (mut high_a, mut high_b) = ([[0i16; H]], [0i16; H]);
+                let (mut out_a, mut out_b) = ([[[0i16; Q]; 4]], [[0i16; Q]; 4]);
+                let (mut first, mut second) = ([a.0], [a.1]);
                 // SAFETY: SSE2 is part of the x86-64 baseline.
                 unsafe {
-                    sse2::two_levels(&data, &mut a.0, &mut a.1, Some(&mut high_a), &mut out_a)
+                    sse2::two_levels(
+                        [&data],
+                        &mut first,
+                        &mut second,
+                        Some(&mut high_a),
+                        &mut out_a,
+                    )
                 };
+                a = (first[0], second[0]);
                 two_levels_portable(&data, &mut b.0, &mut b.1, Some(&mut high_b), &mut out_b);
                 assert_eq!(
-                    (out_a, high_a, a),
+                    (out_a[0], high_a[0], a),
                     (out_b, high_b, b),
                     "{N} samples, round {round}"
                 );
+            }
+            // Two channels in one loop: each gets what it gets alone.
+            let mut pair = ([[0i16; 2]; 2], [[0i16; 4]; 2]);
+            let mut alone = pair;
+            for round in 0..5_000 {
+                let data: [[i16; N]; 2] =
+                    std::array::from_fn(|_| std::array::from_fn(|_| rng.uniform(32767) as i16));
+                let mut high = [[0i16; H]; 2];
+                let mut out = [[[0i16; Q]; 4]; 2];
+                // SAFETY: SSE2 is part of the x86-64 baseline.
+                unsafe {
+                    sse2::two_levels(
+                        [&data[0], &data[1]],
+                        &mut pair.0,
+                        &mut pair.1,
+                        Some(&mut high),
+                        &mut out,
+                    )
+                };
+                for p in 0..2 {
+                    let mut high1 = [0i16; H];
+                    let mut out1 = [[0i16; Q]; 4];
+                    let (f, s) = (&mut alone.0[p], &mut alone.1[p]);
+                    two_levels_portable(&data[p], f, s, Some(&mut high1), &mut out1);
+                    assert_eq!((out[p], high[p]), (out1, high1), "{N}, pair round {round}");
+                }
+                assert_eq!(pair, alone, "{N} samples, pair round {round}");
             }
         }
         let mut rng = Rng(11);
@@ -2182,6 +2356,65 @@ mod tests {
     }
 
     // ---- streams and the API --------------------------------------------------
+
+    #[test]
+    fn channels_processed_together_match_one_at_a_time() {
+        // Two channels (the test signal, and the signal from a later point:
+        // speech against adversarial noise) through `process_many` and
+        // through two detectors of their own: same decisions, same states.
+        for rate in [8000u32, 16000, 32000, 48000] {
+            let khz = rate as usize / 1000;
+            let sig = signal(rate);
+            let other = &sig[sig.len() / 3..];
+            for mode in 0..4u8 {
+                for ms in [10, 20, 30] {
+                    let len = ms * khz;
+                    let mut pair = [
+                        Fvad::new(rate, mode).unwrap(),
+                        Fvad::new(rate, mode).unwrap(),
+                    ];
+                    let mut alone = pair.clone();
+                    let (mut voiced, mut frames) = (0, 0);
+                    for (a, b) in sig
+                        .chunks_exact(len)
+                        .zip(other.chunks_exact(len))
+                        .take(4000)
+                    {
+                        let [pa, pb] = &mut pair;
+                        let got = Fvad::process_many([pa, pb], [a, b]);
+                        let want = [alone[0].process(a), alone[1].process(b)];
+                        assert_eq!(got, want, "{rate} Hz, mode {mode}, {ms} ms, frame {frames}");
+                        voiced += usize::from(got[0]) + usize::from(got[1]);
+                        frames += 1;
+                    }
+                    assert_eq!(
+                        pair[0].core, alone[0].core,
+                        "{rate} Hz, mode {mode}, {ms} ms"
+                    );
+                    assert_eq!(
+                        pair[1].core, alone[1].core,
+                        "{rate} Hz, mode {mode}, {ms} ms"
+                    );
+                    assert!(
+                        voiced > 0 && voiced < 2 * frames,
+                        "{rate} Hz {mode} {ms}: {voiced}"
+                    );
+                }
+            }
+            // Frames of different lengths, or a bad one, fall back to one at
+            // a time (a bad frame: `false`, state untouched).
+            let mut pair = [Fvad::new(rate, 3).unwrap(), Fvad::new(rate, 3).unwrap()];
+            let mut alone = pair.clone();
+            let (a, b, bad) = (&sig[..10 * khz], &sig[..20 * khz], &sig[..7]);
+            for (x, y) in [(a, b), (b, bad), (bad, bad), (a, a)] {
+                let [pa, pb] = &mut pair;
+                let got = Fvad::process_many([pa, pb], [x, y]);
+                assert_eq!(got, [alone[0].process(x), alone[1].process(y)]);
+            }
+            assert_eq!(pair[0].core, alone[0].core);
+            assert_eq!(pair[1].core, alone[1].core);
+        }
+    }
 
     #[test]
     fn mixed_lengths_mode_switches_and_bad_frames_match_c() {
