@@ -4,8 +4,9 @@
 //! [`ChannelSegmenter`] runs the VAD frame by frame, feeds the
 //! [`crate::stages::chunk::Sectioner`], and keeps only the audio a
 //! future chunk can still need (bounded by the longest open section, not the
-//! recording). The worker streams files through it; tests, benches and the
-//! fuzz target use [`segment_samples`] on buffers.
+//! recording). The worker streams files through it, all channels of a file
+//! at once with [`push_together`] (their VADs run together); tests, benches
+//! and the fuzz target use [`segment_samples`] on buffers.
 
 use std::time::Instant;
 
@@ -66,21 +67,42 @@ impl ChannelSegmenter {
         F: FnOnce(&mut Vec<f32>),
         P: FnMut(Plan, &[f32], usize),
     {
-        fill(&mut self.audio);
-        let fl = self.frame_len;
+        self.append_with(fill);
         let t = Instant::now();
-        self.infos.clear();
-        while self.vad_pos + fl <= self.audio_start + self.audio.len() {
-            let a = self.vad_pos - self.audio_start;
-            self.infos.push(self.vad.classify(&self.audio[a..a + fl]));
-            self.vad_pos += fl;
-        }
+        self.classify_alone();
         self.vad_ns += t.elapsed().as_nanos() as u64;
+        self.cut(on_plan);
+    }
+
+    /// Appends samples without running the VAD on them yet: see
+    /// [`push_together`].
+    pub fn append_with(&mut self, fill: impl FnOnce(&mut Vec<f32>)) {
+        fill(&mut self.audio);
+    }
+
+    /// The buffer range of the next whole frame not yet classified.
+    fn next_frame(&self) -> Option<std::ops::Range<usize>> {
+        let a = self.vad_pos - self.audio_start;
+        (a + self.frame_len <= self.audio.len()).then(|| a..a + self.frame_len)
+    }
+
+    /// Classifies the remaining whole frames one by one (into `infos`).
+    fn classify_alone(&mut self) {
+        while let Some(r) = self.next_frame() {
+            self.infos.push(self.vad.classify(&self.audio[r]));
+            self.vad_pos += self.frame_len;
+        }
+    }
+
+    /// Feeds the decisions in `infos` to the chunker in order (emptying
+    /// it), and drops audio no future chunk needs.
+    fn cut(&mut self, on_plan: &mut impl FnMut(Plan, &[f32], usize)) {
         for &info in &self.infos {
             if let Some(plan) = self.sect.push(info) {
                 on_plan(plan, &self.audio, self.audio_start);
             }
         }
+        self.infos.clear();
         // Drop audio no future chunk needs (in big steps: amortised O(1)).
         let keep = self.sect.keep_from().max(self.audio_start);
         if keep > self.audio_start && keep - self.audio_start >= self.audio.len() / 2 {
@@ -101,6 +123,44 @@ impl ChannelSegmenter {
     /// Time spent in the VAD since the last call, nanoseconds.
     pub fn take_vad_ns(&mut self) -> u64 {
         std::mem::take(&mut self.vad_ns)
+    }
+}
+
+/// The VAD and the chunker over the samples appended to each segmenter
+/// since the last call (one segmenter per channel of a recording; the same
+/// [`SegmentConfig`]). `on_plan(k, plan, audio, audio_start)` is called as
+/// in [`ChannelSegmenter::push`], with `k` the index of the segmenter.
+///
+/// Channels are classified two by two with [`FrameVad::classify_many`],
+/// whose filterbanks run together; the decisions and every output are the
+/// same as pushing each channel on its own.
+pub fn push_together(
+    segs: &mut [ChannelSegmenter],
+    on_plan: &mut impl FnMut(usize, Plan, &[f32], usize),
+) {
+    let t = Instant::now();
+    for pair in segs.chunks_mut(2) {
+        if let [a, b] = pair {
+            while let (Some(ra), Some(rb)) = (a.next_frame(), b.next_frame()) {
+                let [ia, ib] =
+                    FrameVad::classify_many([&mut a.vad, &mut b.vad], [&a.audio[ra], &b.audio[rb]]);
+                a.infos.push(ia);
+                b.infos.push(ib);
+                a.vad_pos += a.frame_len;
+                b.vad_pos += b.frame_len;
+            }
+        }
+        // Whatever one channel has beyond the other (none when both got
+        // the same number of samples).
+        for s in pair {
+            s.classify_alone();
+        }
+    }
+    if let Some(first) = segs.first_mut() {
+        first.vad_ns += t.elapsed().as_nanos() as u64;
+    }
+    for (k, s) in segs.iter_mut().enumerate() {
+        s.cut(&mut |plan, audio, start| on_plan(k, plan, audio, start));
     }
 }
 

@@ -7,11 +7,14 @@
 //!                                  chunk samples (≤ max_chunk) ─ spawn ─ WAV + mel .npy
 //! ```
 //!
-//! Each channel of a file is its own task (rayon): it reads the file in
-//! blocks, so memory is bounded by the longest open section, not the file.
-//! Closed sections become chunk jobs spawned into the file's rayon scope;
-//! when too many are in flight the channel task runs the job itself, which
-//! bounds memory without blocking a thread. Every output is a pure function
+//! Each file is one task (rayon): it reads the file in blocks once for all
+//! its channels, so memory is bounded by the longest open section, not the
+//! file, and runs the channels' VADs together (their filterbanks overlap in
+//! one loop, [`pipeline::push_together`]). Closed sections become chunk jobs
+//! spawned into the file's rayon scope, where idle threads take them (the
+//! parallelism inside a long file); when too many are in flight the file's
+//! task runs the oldest itself, which bounds memory without blocking a
+//! thread. Every output is a pure function
 //! of (input, channel, chunk), so bytes do not depend on the thread count.
 
 use std::cell::RefCell;
@@ -27,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::SegmentConfig;
 use crate::input::Input;
-use crate::pipeline::ChannelSegmenter;
+use crate::pipeline::{self, ChannelSegmenter};
 use crate::sink::{self, Row, Written};
 use crate::stages::chunk::{Plan, Span};
 use crate::stages::decode::{self, DecodeError, WavInfo};
@@ -419,20 +422,17 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
         failure: Mutex::new(None),
         queue: Mutex::new(VecDeque::new()),
     };
-    let per_channel: Vec<Result<ChannelStats, Failure>> = rayon::scope(|s| {
-        use rayon::prelude::*;
-        channels
-            .par_iter()
-            .map(|(c, role)| process_channel(ctx, s, input, &info, seg, *c, role, &fsink))
-            .collect()
-    });
+    let per_channel =
+        rayon::scope(|s| process_channels(ctx, s, input, &info, seg, &channels, &fsink));
     let staged = fsink.staged.into_inner().expect("lock not poisoned");
     let failed = fsink.failure.into_inner().expect("lock not poisoned");
-    let failed = failed.or_else(|| per_channel.iter().find_map(|r| r.as_ref().err().cloned()));
-    if let Some(f) = failed {
-        sink::discard(staged);
-        return Err(f);
-    }
+    let per_channel = match (failed, per_channel) {
+        (None, Ok(p)) => p,
+        (Some(f), _) | (None, Err(f)) => {
+            sink::discard(staged);
+            return Err(f);
+        }
+    };
 
     let mut stats = FileStats {
         format: info.format.name().into(),
@@ -443,7 +443,6 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
         ..FileStats::default()
     };
     for cs in per_channel {
-        let cs = cs?;
         stats.truncated |= cs.short_read;
         stats.forced_cuts += cs.forced_cuts;
         for (k, v) in cs.dropped {
@@ -474,44 +473,61 @@ struct ChannelStats {
     short_read: bool,
 }
 
-/// Streams one channel: read → decode → resample → VAD → sections → chunk jobs.
-#[allow(clippy::too_many_arguments)] // the stage inputs of one task; bundling them hides nothing
-fn process_channel<'s>(
+/// One selected channel of the file being streamed.
+struct ChannelTask {
+    channel: usize,
+    role: String,
+    resampler: Option<StreamResampler>,
+    stats: ChannelStats,
+}
+
+/// Streams the selected channels of one file: read → decode → resample →
+/// VAD → sections → chunk jobs. One reader for all channels; their VADs run
+/// together ([`pipeline::push_together`]).
+fn process_channels<'s>(
     ctx: &'s Ctx,
     scope: &rayon::Scope<'s>,
     input: &'s Input,
     info: &'s WavInfo,
     seg: &'s SegmentConfig,
-    channel: usize,
-    role: &str,
+    channels: &[(usize, String)],
     fsink: &'s FileSink,
-) -> Result<ChannelStats, Failure> {
+) -> Result<Vec<ChannelStats>, Failure> {
     let rate = seg.sample_rate_hz;
     let mut file =
         File::open(&input.path).map_err(|e| Failure::new("read_error", e.to_string()))?;
     file.seek(SeekFrom::Start(info.data_offset))
         .map_err(|e| Failure::new("read_error", e.to_string()))?;
-    let mut segmenter =
-        ChannelSegmenter::new(seg).map_err(|e| Failure::new("bad_config", e.to_string()))?;
-    let mut resampler = if info.sample_rate_hz != rate {
-        Some(
-            StreamResampler::new(info.sample_rate_hz, rate)
-                .map_err(|e| Failure::new("resample_error", e.to_string()))?,
-        )
-    } else {
-        None
-    };
-    let mut stats = ChannelStats::default();
+    let mut tasks = Vec::with_capacity(channels.len());
+    let mut segmenters = Vec::with_capacity(channels.len());
+    for (channel, role) in channels {
+        segmenters.push(
+            ChannelSegmenter::new(seg).map_err(|e| Failure::new("bad_config", e.to_string()))?,
+        );
+        let resampler = if info.sample_rate_hz != rate {
+            Some(
+                StreamResampler::new(info.sample_rate_hz, rate)
+                    .map_err(|e| Failure::new("resample_error", e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        tasks.push(ChannelTask {
+            channel: *channel,
+            role: role.clone(),
+            resampler,
+            stats: ChannelStats::default(),
+        });
+    }
     let mut buf = vec![0u8; BLOCK_FRAMES * info.block_align];
     let mut dec: Vec<f32> = Vec::with_capacity(BLOCK_FRAMES);
     let mut remaining = info.data_len;
     let mut short_read = false;
     // Time spent running chunk jobs inline (backpressure), kept out of "chunk".
     let inline_ns = std::cell::Cell::new(0u64);
-    // Backpressure that also balances the threads: a channel task that finds
-    // too many chunk jobs waiting runs the file's oldest ones itself, whichever
-    // channel made them (with unequal speech per channel, the quieter
-    // channel's thread takes on the busier one's mel work).
+    // Backpressure that also balances the threads: the file's task, when it
+    // finds too many chunk jobs waiting, runs the oldest ones itself (the
+    // other threads take them as they are spawned).
     let help = |fsink: &FileSink| -> u64 {
         let t = Instant::now();
         let mut ran = false;
@@ -526,7 +542,9 @@ fn process_channel<'s>(
             0
         }
     };
-    let mut emit = |plan: Plan, audio: &[f32], audio_start: usize| {
+    let emit = |tasks: &mut [ChannelTask], k: usize, plan: Plan, audio: &[f32], start: usize| {
+        let task = &mut tasks[k];
+        let stats = &mut task.stats;
         stats.forced_cuts += plan.forced_cuts;
         for (span, reason) in plan.dropped {
             let e = stats.dropped.entry(reason.code().to_string()).or_default();
@@ -534,11 +552,11 @@ fn process_channel<'s>(
             e.speech_s += span.len() as f64 / f64::from(rate);
         }
         for span in plan.chunks {
-            let samples = audio[span.start - audio_start..span.end - audio_start].to_vec();
+            let samples = audio[span.start - start..span.end - start].to_vec();
             let job = ChunkJob {
-                id: format!("{}-{}-{:010}", input.id_base, role, span.start),
-                channel,
-                role: role.to_string(),
+                id: format!("{}-{}-{:010}", input.id_base, task.role, span.start),
+                channel: task.channel,
+                role: task.role.clone(),
                 span,
                 samples,
             };
@@ -571,23 +589,22 @@ fn process_channel<'s>(
         }
         let whole = &buf[..got - got % info.block_align];
         ctx.timings.add(T_DECODE, t);
-        // Decoded (and resampled) samples go straight into the segmenter's
-        // buffer; the stage times are taken inside.
-        let mut resample_err = None;
-        let mut fill_ns = 0u64;
         let t = Instant::now();
-        let fill = |audio: &mut Vec<f32>| {
+        // Decoded (and resampled) samples go straight into each segmenter's
+        // buffer.
+        let mut fill_ns = 0u64;
+        for (task, segmenter) in tasks.iter_mut().zip(&mut segmenters) {
             let t0 = Instant::now();
-            let t = t0;
-            match resampler.as_mut() {
+            let mut resample_err = None;
+            segmenter.append_with(|audio| match task.resampler.as_mut() {
                 None => {
-                    decode::decode_channel(info, whole, channel, audio);
-                    ctx.timings.add(T_DECODE, t);
+                    decode::decode_channel(info, whole, task.channel, audio);
+                    ctx.timings.add(T_DECODE, t0);
                 }
                 Some(r) => {
                     dec.clear();
-                    decode::decode_channel(info, whole, channel, &mut dec);
-                    ctx.timings.add(T_DECODE, t);
+                    decode::decode_channel(info, whole, task.channel, &mut dec);
+                    ctx.timings.add(T_DECODE, t0);
                     let t = Instant::now();
                     let res = r.push(&dec, audio).and_then(|()| {
                         if remaining == 0 {
@@ -599,21 +616,25 @@ fn process_channel<'s>(
                     resample_err = res.err();
                     ctx.timings.add(T_RESAMPLE, t);
                 }
+            });
+            fill_ns += t0.elapsed().as_nanos() as u64;
+            if let Some(e) = resample_err {
+                return Err(Failure::new("resample_error", e.to_string()));
             }
-            fill_ns = t0.elapsed().as_nanos() as u64;
-        };
-        segmenter.push_with(fill, &mut emit);
-        if let Some(e) = resample_err {
-            return Err(Failure::new("resample_error", e.to_string()));
         }
+        pipeline::push_together(&mut segmenters, &mut |k, plan, audio, start| {
+            emit(&mut tasks, k, plan, audio, start)
+        });
         if remaining == 0 {
-            segmenter.finish(&mut emit);
+            for (k, segmenter) in segmenters.iter_mut().enumerate() {
+                segmenter.finish(&mut |plan, audio, start| emit(&mut tasks, k, plan, audio, start));
+            }
         }
-        // Also between sections: a channel whose own sections are long
-        // still helps with the file's queued jobs.
+        // Also between sections: the file's task helps with its queued jobs
+        // even while its sections are long.
         inline_ns.set(inline_ns.get() + help(fsink));
         let all = t.elapsed().as_nanos() as u64;
-        let vad = segmenter.take_vad_ns();
+        let vad: u64 = segmenters.iter_mut().map(|s| s.take_vad_ns()).sum();
         ctx.timings.0[T_VAD].fetch_add(vad, Ordering::Relaxed);
         let inline = inline_ns.replace(0);
         ctx.timings.0[T_CHUNK].fetch_add(
@@ -621,8 +642,13 @@ fn process_channel<'s>(
             Ordering::Relaxed,
         );
     }
-    stats.short_read = short_read;
-    Ok(stats)
+    Ok(tasks
+        .into_iter()
+        .map(|t| ChannelStats {
+            short_read,
+            ..t.stats
+        })
+        .collect())
 }
 
 /// One item for the `mel` job: a chunk WAV (or a range of one channel of a

@@ -224,3 +224,76 @@ fn score_corpus() {
     }
     report("corpus", &all);
 }
+
+/// The worker segments all channels of a file together
+/// (`pipeline::push_together`, their VADs in one loop); that must give the
+/// same plans, with the same audio, as each channel on its own, whatever
+/// the block sizes the samples arrive in.
+#[test]
+fn channels_segmented_together_match_each_alone() {
+    use callprep::pipeline::{push_together, ChannelSegmenter};
+    use callprep::stages::chunk::Plan;
+    let seg = default_config();
+    for name in ["call01.wav", "call02.wav"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/calls")
+            .join(name);
+        let bytes = fs::read(path).unwrap();
+        let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
+        let data = &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
+        let chans: Vec<Vec<f32>> = (0..2)
+            .map(|c| {
+                let mut s = Vec::new();
+                decode_channel(&info, data, c, &mut s);
+                s
+            })
+            .collect();
+        // Alone: plans with the audio each chunk covers.
+        let mut alone: Vec<Vec<(Plan, Vec<Vec<f32>>)>> = vec![Vec::new(), Vec::new()];
+        for (c, samples) in chans.iter().enumerate() {
+            let mut s = ChannelSegmenter::new(&seg).unwrap();
+            let mut take = |p: Plan, audio: &[f32], start: usize| {
+                let cut = p
+                    .chunks
+                    .iter()
+                    .map(|sp| audio[sp.start - start..sp.end - start].to_vec());
+                let cut = cut.collect();
+                alone[c].push((p, cut));
+            };
+            s.push(samples, &mut take);
+            s.finish(&mut take);
+        }
+        // Together, in blocks of uneven sizes (the same for both channels,
+        // as the worker's reader gives them).
+        let mut together: Vec<Vec<(Plan, Vec<Vec<f32>>)>> = vec![Vec::new(), Vec::new()];
+        let mut segs = vec![
+            ChannelSegmenter::new(&seg).unwrap(),
+            ChannelSegmenter::new(&seg).unwrap(),
+        ];
+        let mut take = |k: usize, p: Plan, audio: &[f32], start: usize| {
+            let cut = p
+                .chunks
+                .iter()
+                .map(|sp| audio[sp.start - start..sp.end - start].to_vec());
+            let cut = cut.collect();
+            together[k].push((p, cut));
+        };
+        let (mut pos, mut step) = (0, 1000);
+        while pos < chans[0].len() {
+            let end = (pos + step).min(chans[0].len());
+            for (s, ch) in segs.iter_mut().zip(&chans) {
+                s.append_with(|a| a.extend_from_slice(&ch[pos..end]));
+            }
+            push_together(&mut segs, &mut take);
+            pos = end;
+            step = step * 7 % 40_000 + 333;
+        }
+        for (k, s) in segs.iter_mut().enumerate() {
+            s.finish(&mut |p, a, st| take(k, p, a, st));
+        }
+        assert!(alone
+            .iter()
+            .all(|plans| plans.iter().any(|(p, _)| !p.chunks.is_empty())));
+        assert_eq!(together, alone, "{name}");
+    }
+}
