@@ -421,41 +421,17 @@ impl Fvad {
         if !uniform {
             return std::array::from_fn(|p| vads[p].process(frames[p]));
         }
-        // At 8 kHz the frames themselves, else their 8 kHz versions.
-        let mut bufs = [[0i16; 240]; P];
-        let nb_len = len / khz * 8;
-        if khz != 8 {
+        let raw = if khz == 8 {
+            Self::calc_vad_8khz(vads, frames)
+        } else {
+            let mut bufs = [[0i16; 240]; P];
+            let mut n = 0;
             for (p, buf) in bufs.iter_mut().enumerate() {
-                vads[p].narrowband(frames[p], buf);
+                n = vads[p].narrowband(frames[p], buf);
             }
-        }
-        let nb: [&[i16]; P] = std::array::from_fn(|p| match khz {
-            8 => frames[p],
-            _ => &bufs[p][..nb_len],
-        });
-        let cores = vads.each_mut().map(|v| &mut v.core);
-        let mut features = [[0i16; NUM_CHANNELS]; P];
-        // One copy of the filterbank per frame length, so that every loop
-        // in it has a constant trip count.
-        let totals = match nb_len {
-            80 => {
-                calculate_features::<P, 80, 40, 20, 10, 5>(cores, nb.map(as_frame), &mut features)
-            }
-            160 => {
-                calculate_features::<P, 160, 80, 40, 20, 10>(cores, nb.map(as_frame), &mut features)
-            }
-            _ => calculate_features::<P, 240, 120, 60, 30, 15>(
-                cores,
-                nb.map(as_frame),
-                &mut features,
-            ),
+            Self::calc_vad_8khz(vads, std::array::from_fn(|p| &bufs[p][..n]))
         };
-        std::array::from_fn(|p| {
-            let v = &mut *vads[p];
-            v.core
-                .gmm_probability(&v.thresholds, &features[p], totals[p], nb_len)
-                != 0
-        })
+        raw.map(|vad| vad != 0)
     }
 
     /// `fvad_process` before its `rv > 0` → 1 step: 0 for noise, 1 for
@@ -465,11 +441,11 @@ impl Fvad {
             return None;
         }
         if self.khz == 8 {
-            return Some(self.calc_vad_8khz(frame));
+            return Some(Self::calc_vad_8khz([self], [frame])[0]);
         }
         let mut buf = [0i16; 240];
         let n = self.narrowband(frame, &mut buf);
-        Some(self.calc_vad_8khz(&buf[..n]))
+        Some(Self::calc_vad_8khz([self], [&buf[..n]])[0])
     }
 
     /// Downsamples a valid-length `frame` above 8 kHz to 8 kHz into `nb` as
@@ -504,27 +480,35 @@ impl Fvad {
         n
     }
 
-    /// `WebRtcVad_CalcVad8khz`: `frame` is 80, 160 or 240 samples.
-    fn calc_vad_8khz(&mut self, frame: &[i16]) -> i16 {
-        let mut features = [[0i16; NUM_CHANNELS]];
+    /// `WebRtcVad_CalcVad8khz` for `P` channels: `frames[p]`, for detector
+    /// `vads[p]`, all of 80, 160 or 240 samples.
+    fn calc_vad_8khz<const P: usize>(mut vads: [&mut Fvad; P], frames: [&[i16]; P]) -> [i16; P] {
+        let len = frames[0].len();
+        let cores = vads.each_mut().map(|v| &mut v.core);
+        let mut features = [[0i16; NUM_CHANNELS]; P];
+        let data = frames;
         // One copy of the filterbank per frame length, so that every loop
         // in it has a constant trip count.
-        let core = [&mut self.core];
-        let [total_power] = match frame.len() {
+        let totals = match len {
             80 => {
-                calculate_features::<1, 80, 40, 20, 10, 5>(core, [as_frame(frame)], &mut features)
+                calculate_features::<P, 80, 40, 20, 10, 5>(cores, data.map(as_frame), &mut features)
             }
-            160 => {
-                calculate_features::<1, 160, 80, 40, 20, 10>(core, [as_frame(frame)], &mut features)
-            }
-            _ => calculate_features::<1, 240, 120, 60, 30, 15>(
-                core,
-                [as_frame(frame)],
+            160 => calculate_features::<P, 160, 80, 40, 20, 10>(
+                cores,
+                data.map(as_frame),
+                &mut features,
+            ),
+            _ => calculate_features::<P, 240, 120, 60, 30, 15>(
+                cores,
+                data.map(as_frame),
                 &mut features,
             ),
         };
-        self.core
-            .gmm_probability(&self.thresholds, &features[0], total_power, frame.len())
+        std::array::from_fn(|p| {
+            let v = &mut *vads[p];
+            v.core
+                .gmm_probability(&v.thresholds, &features[p], totals[p], len)
+        })
     }
 }
 
