@@ -9,7 +9,9 @@
 #   --corpus DIR   corpus directory (default target/bench/corpus-<H>h). If DIR already
 #                  holds *.wav files it is used as is; otherwise it is generated with
 #                  `scripts/make_calls.py bench --out DIR --hours H`.
-#   --out DIR      scratch output directory, one fresh subfolder per run, wiped at the end (default
+#   --out DIR      scratch output directory, one fresh subfolder per run, removed once the run is
+#                  measured (a run writes ~0.6 GB for the 3 h corpus; kept, 35 runs would fill RAM
+#                  on tmpfs and squeeze the page cache, slowing every later run) (default
 #                  target/bench/out). Point it at tmpfs (e.g. /dev/shm/callprep-bench) to
 #                  take disk-write noise out of the numbers; the default measures real disk.
 #   --skip-build   do not run `cargo build --release`
@@ -174,10 +176,11 @@ mkdir -p "$OUT"
 FAILED=0
 for ((rep = 1; rep <= REPEATS; rep++)); do
     for cfg in "${CONFIGS[@]}"; do
-        # A fresh output folder per run, deleted only at the end: ext4 scans
-        # recently deleted inodes when allocating new ones, so wiping the previous
-        # run's thousands of files right before a run slows that run's file
-        # creation (seen in perf as recently_deleted/find_inode_bit).
+        # A fresh output folder per run, removed right after the run is measured
+        # (kept, the runs' outputs pile up: about 0.6 GB each, in RAM on tmpfs).
+        # On ext4, creating files right after a large delete is slower (perf:
+        # recently_deleted/find_inode_bit), so the delete is followed by a sync
+        # and a pause; tmpfs (--out /dev/shm/...) has no such effect.
         RUN_OUT="$OUT/$cfg.$rep"
         set_cmd "$cfg"
         sync   # flush the previous run's output so its writeback does not land in this run
@@ -195,6 +198,9 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
             log "  FAILED -- last lines of $logf:"
             tail -n 5 "$logf" >&2 || true
         fi
+        rm -rf "$RUN_OUT"
+        sync
+        sleep 1
     done
 done
 rm -rf "$OUT"
