@@ -30,8 +30,10 @@
 #                        parallelism inside a single file.
 #        callprep-t1-libfvad   as callprep-t1 with --vad-engine libfvad (the C VAD), to
 #                        show what the Rust VAD port buys.
-#   4. Measures wall time and peak RSS of the whole process tree (scripts/measure.py:
-#      psutil poll every 20 ms, RSS summed over the process and all descendants).
+#   4. Measures wall and CPU time of every run (scripts/measure.py, exit taken by wait4,
+#      nothing polling alongside), then, in one extra run per configuration, peak RSS of
+#      the whole process tree (psutil poll every 20 ms, RSS summed over the process and
+#      all its descendants).
 #   5. Prints a Markdown table (median wall, realtime factor = stereo audio seconds per
 #      wall second, median peak RSS, callprep/Python speed ratios at equal worker counts,
 #      2-vs-1 thread scaling) plus machine info, and writes it to target/bench/results.md.
@@ -174,6 +176,11 @@ set_cmd() {  # sets CMD (array) for configuration $1, writing to $RUN_OUT
 rm -rf "$OUT"
 mkdir -p "$OUT"
 FAILED=0
+# Timing passes run unobserved (no RSS polling: on 2 cores a 20 ms psutil poll
+# took ~4 % off a 2-thread run); then one memory pass per configuration polls
+# the process tree's RSS.
+run_pass() {  # $1 = pass name, $2 = repetitions, $3 = poll interval (s; 0 = none)
+local PASS="$1" REPEATS="$2" INTERVAL="$3"
 for ((rep = 1; rep <= REPEATS; rep++)); do
     for cfg in "${CONFIGS[@]}"; do
         # A fresh output folder per run, removed right after the run is measured
@@ -186,13 +193,13 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
         sync   # flush the previous run's output so its writeback does not land in this run
         logf="$LOGS/$cfg.$rep.log"
         set +e
-        json="$("$PY" scripts/measure.py --log "$logf" -- "${CMD[@]}")"
+        json="$("$PY" scripts/measure.py --interval "$INTERVAL" --log "$logf" -- "${CMD[@]}")"
         set -e
         if [[ -z "$json" ]]; then
             json='{"wall_s": 0, "peak_rss_mb": 0, "rc": 255}'
         fi
-        printf '{"config": "%s", "repeat": %d, "m": %s}\n' "$cfg" "$rep" "$json" >> "$RUNS"
-        log "rep $rep/$REPEATS $cfg: $json"
+        printf '{"config": "%s", "repeat": %d, "pass": "%s", "m": %s}\n' "$cfg" "$rep" "$PASS" "$json" >> "$RUNS"
+        log "$PASS rep $rep/$REPEATS $cfg: $json"
         if ! grep -q '"rc": 0[,}]' <<<"$json"; then
             FAILED=1
             log "  FAILED -- last lines of $logf:"
@@ -203,6 +210,9 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
         sleep 1
     done
 done
+}
+run_pass time "$REPEATS" 0
+run_pass memory 1 0.02
 rm -rf "$OUT"
 
 # ---- 5. report -------------------------------------------------------------------------
@@ -216,10 +226,11 @@ import json, statistics, sys
  nproc, cpu, date, repeats, callprep_version, git_rev, out_dir, loadavg) = sys.argv[1:]
 corpus_s, long_s = float(corpus_s), float(long_s)
 
-runs = {}
+runs, mem = {}, {}
 for line in open(runs_path):
     r = json.loads(line)
-    runs.setdefault(r["config"], []).append(r["m"])
+    dest = mem if r.get("pass") == "memory" else runs
+    dest.setdefault(r["config"], []).append(r["m"])
 
 configs = [
     ("callprep-t1", "callprep --threads 1", "corpus", corpus_s),
@@ -238,7 +249,8 @@ for key, label, inp, secs in configs:
     ok = [m for m in ms if m.get("rc") == 0]
     if ok:
         wall = statistics.median(m["wall_s"] for m in ok)
-        rss = statistics.median(m["peak_rss_mb"] for m in ok)
+        mem_ok = [m for m in mem.get(key, []) if m.get("rc") == 0]
+        rss = statistics.median(m["peak_rss_mb"] for m in mem_ok) if mem_ok else float("nan")
         cpu_s = statistics.median(m.get("cpu_s", float("nan")) for m in ok)
         lo, hi = min(m["wall_s"] for m in ok), max(m["wall_s"] for m in ok)
         med[key] = wall
@@ -264,7 +276,8 @@ lines = [
     f"- {repeats} interleaved repetitions per configuration; median reported. "
     "Realtime factor = stereo input audio seconds / wall second. "
     "CPU s = user+sys CPU seconds of the process tree (median). "
-    "Peak RSS = max of summed RSS over the whole process tree (psutil, 20 ms polls), median over runs.",
+    "Wall and CPU come from unobserved runs (wait4 only); peak RSS = max of summed RSS over the whole "
+    "process tree (psutil, 20 ms polls) in one extra run per configuration.",
     f"- Load average before the runs: {loadavg}. Other processes competing for the CPUs inflate wall times; "
     "compare CPU s and the wall range to spot that.",
     "",

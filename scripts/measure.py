@@ -4,7 +4,7 @@
 Usage:
     python scripts/measure.py [--interval 0.02] [--log FILE] -- CMD [ARGS...]
 
-Launches CMD, polls every --interval seconds (default 20 ms) with psutil, summing the
+Launches CMD, polls every --interval seconds (default 20 ms; 0 = never) with psutil, summing the
 RSS of the process and all of its descendants (e.g. multiprocessing pool workers),
 and records the maximum. When CMD exits, prints one JSON line to stdout:
 
@@ -56,7 +56,9 @@ def tree_rss(proc):
 
 def main():
     ap = argparse.ArgumentParser(description="Measure wall time and peak process-tree RSS.")
-    ap.add_argument("--interval", type=float, default=0.02, help="poll interval in seconds")
+    ap.add_argument("--interval", type=float, default=0.02,
+                    help="poll interval in seconds; 0: no polling (peak_rss_mb is then 0), so the "
+                         "measurement takes no CPU from the command while it runs")
     ap.add_argument("--log", help="file for the command's stdout+stderr (default: stderr)")
     ap.add_argument("cmd", nargs=argparse.REMAINDER, help="command (after --)")
     args = ap.parse_args()
@@ -89,10 +91,11 @@ def main():
     reaper.start()
     peak = 0
     samples = 0
-    while not done.is_set():
-        peak = max(peak, tree_rss(proc))
-        samples += 1
-        done.wait(args.interval)
+    if args.interval > 0:
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc))
+            samples += 1
+            done.wait(args.interval)
     reaper.join()
     wall = ended["t"] - t0
     child.returncode = os.waitstatus_to_exitcode(ended["status"])
