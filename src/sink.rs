@@ -7,10 +7,12 @@
 //! never a final-named partial file; a symlink planted at a final path is
 //! replaced by the rename, not followed.
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +59,10 @@ where
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}{TMP_MARK}{}-{n}", std::process::id()));
+    // The process id, asked once (a system call per file otherwise).
+    static PID: OnceLock<u32> = OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
+    let tmp = dir.join(format!(".{name}{TMP_MARK}{pid}-{n}"));
     let result = (|| {
         let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
         // The folder exists for all but the first file written into it:
@@ -134,8 +139,22 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
 }
 
 /// Writes mono 16-bit PCM WAV bytes of `samples` (`[-1, 1]`, rounded and
-/// saturated) with hound.
-pub fn write_wav<W: Write + io::Seek>(w: W, samples: &[f32], rate_hz: u32) -> io::Result<()> {
+/// saturated) with hound: encoded in memory (a per-thread buffer), then
+/// handed to `w` in one piece, so a file gets them in one `write(2)` (hound
+/// straight into a file writes the data in buffer-sized pieces and seeks back
+/// to patch the header).
+pub fn write_wav<W: Write>(w: &mut W, samples: &[f32], rate_hz: u32) -> io::Result<()> {
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        encode_wav(io::Cursor::new(&mut *buf), samples, rate_hz)?;
+        w.write_all(buf)
+    })
+}
+
+fn encode_wav<W: Write + io::Seek>(w: W, samples: &[f32], rate_hz: u32) -> io::Result<()> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: rate_hz,
@@ -151,6 +170,27 @@ pub fn write_wav<W: Write + io::Seek>(w: W, samples: &[f32], rate_hz: u32) -> io
         iw.flush().map_err(hound_err)?;
     }
     ww.finalize().map_err(hound_err)
+}
+
+/// Writes `parts` in order, as one `writev(2)` when the writer passes
+/// vectored writes through (a `BufWriter` does for more than its capacity).
+fn write_all_parts<W: Write>(w: &mut W, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: [IoSlice; 2] = [IoSlice::new(&[]), IoSlice::new(&[])];
+    debug_assert!(parts.len() <= slices.len());
+    for (s, p) in slices.iter_mut().zip(parts) {
+        *s = IoSlice::new(p);
+    }
+    let mut bufs = &mut slices[..parts.len().min(2)];
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn hound_err(e: hound::Error) -> io::Error {
@@ -171,19 +211,21 @@ pub fn wav_size(n: usize) -> u64 {
 pub fn write_npy<W: Write>(w: &mut W, data: &[f32], shape: [usize; 2]) -> io::Result<()> {
     use npyz::WriterBuilder;
     debug_assert_eq!(data.len(), shape[0] * shape[1]);
-    let w = npyz::WriteOptions::<f32>::new()
+    let mut header = Vec::with_capacity(128);
+    npyz::WriteOptions::<f32>::new()
         .default_dtype()
         .shape(&[shape[0] as u64, shape[1] as u64])
-        .writer(w)
+        .writer(&mut header)
         .write_header_only()?;
     // On a little-endian machine with finite data (the normal case) the
-    // array's memory already is the file's data section: hand it to the
-    // writer as is, so a `BufWriter` passes it straight to `write(2)` (no
-    // conversion pass, no copy into its buffer).
+    // array's memory already is the file's data section: header and array go
+    // to the writer together, so a `BufWriter` passes them to one `writev(2)`
+    // (no conversion pass, no copy into its buffer).
     let finite = data.iter().fold(true, |ok, v| ok & v.is_finite());
     if cfg!(target_endian = "little") && finite {
-        return w.write_all(bytemuck::cast_slice(data));
+        return write_all_parts(w, &[&header, bytemuck::cast_slice(data)]);
     }
+    w.write_all(&header)?;
     let mut buf = [0u8; 4096];
     for block in data.chunks(buf.len() / 4) {
         for (dst, v) in buf.chunks_exact_mut(4).zip(block) {
@@ -349,10 +391,9 @@ mod tests {
 
     #[test]
     fn wav_bytes_roundtrip() {
-        let mut c = io::Cursor::new(Vec::new());
+        let mut bytes = Vec::new();
         let x = [0.0f32, 0.5, -0.5, 1.5, -1.5];
-        write_wav(&mut c, &x, 8000).unwrap();
-        let bytes = c.into_inner();
+        write_wav(&mut bytes, &x, 8000).unwrap();
         assert_eq!(bytes.len() as u64, wav_size(x.len()));
         let mut r = hound::WavReader::new(io::Cursor::new(bytes)).unwrap();
         let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
