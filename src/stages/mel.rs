@@ -793,23 +793,28 @@ impl MelExtractor {
     /// Lanes past the block's last frame hold stale values that no one reads.
     #[inline(always)]
     fn filter_block(&self, s: &mut MelScratch) {
-        for (dst, f) in s.mel.chunks_exact_mut(BLOCK).zip(&self.filters) {
-            let bins = &s.power[f.start * BLOCK..(f.start + f.weights.len()) * BLOCK];
+        let (power, _) = s.power.as_chunks::<BLOCK>();
+        let (mel, _) = s.mel.as_chunks_mut::<BLOCK>();
+        for (dst, f) in mel.iter_mut().zip(&self.filters) {
+            let bins = &power[f.start..f.start + f.weights.len()];
             let mut acc = [0.0f64; BLOCK];
-            for (p, &w) in bins.chunks_exact(BLOCK).zip(&f.weights) {
+            for (p, &w) in bins.iter().zip(&f.weights) {
                 for (a, &p) in acc.iter_mut().zip(p) {
                     *a += p * w;
                 }
             }
+            // `if a > floor` is `a.max(floor)`, NaN included (it gives the
+            // floor), and compiles to one vector max.
             match self.cfg.log {
                 LogKind::Ln { floor } => {
                     for (d, a) in dst.iter_mut().zip(acc) {
-                        *d = a.max(floor) as f32;
+                        *d = (if a > floor { a } else { floor }) as f32;
                     }
                 }
                 LogKind::Whisper => {
                     for (d, a) in dst.iter_mut().zip(acc) {
-                        *d = (a as f32).max(1e-10);
+                        let a = a as f32;
+                        *d = if a > 1e-10 { a } else { 1e-10 };
                     }
                 }
             }
