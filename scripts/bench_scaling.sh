@@ -4,14 +4,15 @@
 # Usage: scripts/bench_scaling.sh [CORPUS_DIR] [--repeats N] [--out DIR]
 #
 #   --out DIR   write the runs' outputs under DIR (e.g. /dev/shm/callprep-scaling,
-#               tmpfs) and remove each run's output right after it is measured;
-#               default target/bench/scaling/out on disk, removed at the end.
+#               tmpfs); default target/bench/scaling/out on disk. Each run's
+#               output is removed right after it is measured.
 #
 # Takes the first 60-minute call of the benchmark corpus (scripts/bench.sh makes
 # it: target/bench/corpus-3h by default), builds a 10-hour recording from ten
 # copies of it (sox), and runs `callprep run --threads 1` and `--threads 2` on
-# each, interleaved, N times (default 3). Prints median wall time, peak RSS of the
-# process tree (scripts/measure.py) and the 10 h / 1 h ratios: cost should be
+# each, interleaved, N times (default 3), unobserved, then once more with the
+# RSS poll. Prints median wall time, peak RSS of the process tree
+# (scripts/measure.py) and the 10 h / 1 h ratios: cost should be
 # linear (ratio <= 10.5) and memory independent of the length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,17 +40,24 @@ RUNS="$WORK/runs.jsonl"; : > "$RUNS"
 OUT="${OUT_ARG:-$WORK/out}"
 case "$(realpath -m "$OUT")" in /|"$(pwd)"|"$HOME") echo "bench_scaling.sh: refusing --out $OUT" >&2; exit 2 ;; esac
 rm -rf "$OUT"; mkdir -p "$OUT"
-for ((r = 1; r <= REPEATS; r++)); do
-    for len in one ten; do
-        for t in 1 2; do
-            sync
-            json="$("$PY" scripts/measure.py -- "$CALLPREP" run "$WORK/$len" -o "$OUT/$len.$t.$r" --threads "$t" -q)"
-            echo "{\"len\": \"$len\", \"threads\": $t, \"m\": $json}" >> "$RUNS"
-            echo "rep $r $len threads=$t: $json" >&2
-            [[ -n "$OUT_ARG" ]] && rm -rf "$OUT/$len.$t.$r"
+# Timed runs unobserved (measure.py --interval 0), then one run per
+# configuration with the RSS poll (as in bench.sh).
+run_pass() {  # $1 = pass, $2 = repetitions, $3 = poll interval
+    local pass="$1" reps="$2" interval="$3" r len t json
+    for ((r = 1; r <= reps; r++)); do
+        for len in one ten; do
+            for t in 1 2; do
+                sync
+                json="$("$PY" scripts/measure.py --interval "$interval" -- "$CALLPREP" run "$WORK/$len" -o "$OUT/$len.$t.$r" --threads "$t" -q)"
+                echo "{\"pass\": \"$pass\", \"len\": \"$len\", \"threads\": $t, \"m\": $json}" >> "$RUNS"
+                echo "$pass rep $r $len threads=$t: $json" >&2
+                rm -rf "$OUT/$len.$t.$r"
+            done
         done
     done
-done
+}
+run_pass time "$REPEATS" 0
+run_pass memory 1 0.02
 rm -rf "$OUT"
 "$PY" - "$RUNS" <<'PYEOF'
 import json, statistics, sys
@@ -60,8 +68,10 @@ print("|---|---|---|---|---|")
 res = {}
 for len_, hours in (("one", 1.0), ("ten", 10.0)):
     for t in (1, 2):
-        rs = [r["m"] for r in rows if r["len"] == len_ and r["threads"] == t]
-        w, m = med([r["wall_s"] for r in rs]), med([r["peak_rss_mb"] for r in rs])
+        pick = lambda p: [r["m"] for r in rows if r["len"] == len_ and r["threads"] == t
+                          and r.get("pass", "time") == p]
+        w = med([r["wall_s"] for r in pick("time")])
+        m = med([r["peak_rss_mb"] for r in pick("memory")])
         res[(len_, t)] = (w, m)
         print(f"| {int(hours)} h | {t} | {w:.2f} | {hours * 3600 / w:.0f}x | {m:.1f} |")
 for t in (1, 2):
