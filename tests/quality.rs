@@ -233,6 +233,15 @@ fn score_corpus() {
 fn channels_segmented_together_match_each_alone() {
     use callprep::pipeline::{push_together, ChannelSegmenter};
     use callprep::stages::chunk::Plan;
+    // A plan with the audio of each of its chunks.
+    fn with_audio(p: Plan, audio: &[f32], start: usize) -> (Plan, Vec<Vec<f32>>) {
+        let cut = p
+            .chunks
+            .iter()
+            .map(|sp| audio[sp.start - start..sp.end - start].to_vec());
+        let cut = cut.collect();
+        (p, cut)
+    }
     let seg = default_config();
     for name in ["call01.wav", "call02.wav"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -253,12 +262,7 @@ fn channels_segmented_together_match_each_alone() {
         for (c, samples) in chans.iter().enumerate() {
             let mut s = ChannelSegmenter::new(&seg).unwrap();
             let mut take = |p: Plan, audio: &[f32], start: usize| {
-                let cut = p
-                    .chunks
-                    .iter()
-                    .map(|sp| audio[sp.start - start..sp.end - start].to_vec());
-                let cut = cut.collect();
-                alone[c].push((p, cut));
+                alone[c].push(with_audio(p, audio, start));
             };
             s.push(samples, &mut take);
             s.finish(&mut take);
@@ -271,12 +275,7 @@ fn channels_segmented_together_match_each_alone() {
             ChannelSegmenter::new(&seg).unwrap(),
         ];
         let mut take = |k: usize, p: Plan, audio: &[f32], start: usize| {
-            let cut = p
-                .chunks
-                .iter()
-                .map(|sp| audio[sp.start - start..sp.end - start].to_vec());
-            let cut = cut.collect();
-            together[k].push((p, cut));
+            together[k].push(with_audio(p, audio, start));
         };
         let (mut pos, mut step) = (0, 1000);
         while pos < chans[0].len() {
