@@ -85,7 +85,9 @@
 //!   branches run in two SSE2 lanes and the four branches of the two sibling
 //!   level-2 splits in four lanes, one block behind level 1 in the same
 //!   loop, in the shadow of its chain (`sse2::two_levels`); levels 3 and 4
-//!   run the same way;
+//!   run the same way; two channels processed together share the vectors
+//!   on CPUs with AVX2 (`avx2::two_levels_pair`: level 1 of both in four
+//!   lanes, level 2 of both in eight);
 //! - the filterbank is compiled once per frame length, so every band loop
 //!   (and the energies) has a constant trip count;
 //! - `1/std` of every Gaussian is cached and refreshed when the std changes,
@@ -97,12 +99,14 @@
 //! mode 3; `cargo bench --bench vad`) the port runs 2.2–2.4× as fast as the
 //! crate: about 0.61 µs against 1.36 µs per frame on a 2-core Zen 4 VM.
 //! [`Fvad::process_many`] runs several channels' filterbanks in one loop,
-//! where their chains overlap: both channels of call01 together take 0.49 µs
-//! a frame (1.18 ms against 1.49 ms one after the other). No
-//! allocation. The one `unsafe` is the call into the SSE2 function
-//! (`#[target_feature]`; SSE2 is part of the x86-64 baseline, and the
-//! function uses no pointer intrinsics); other targets use the portable
-//! `two_levels_portable`, which the tests check against the SSE2 one.
+//! where their chains overlap (with AVX2, in shared vectors): both channels
+//! of call01 together take 0.46 µs a frame (1.13 ms against 1.48 ms one
+//! after the other). No
+//! allocation. The only `unsafe` are the calls into the SSE2 and AVX2
+//! functions (`#[target_feature]`; SSE2 is part of the x86-64 baseline,
+//! AVX2 is checked at run time, and the functions use no pointer
+//! intrinsics); other targets use the portable `two_levels_portable`, which
+//! the tests check against both.
 //!
 //! # How it is verified
 //!
@@ -738,6 +742,18 @@ fn two_levels<const P: usize, const N: usize, const H: usize, const Q: usize>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        if P == 2 && std::arch::is_x86_feature_detected!("avx2") {
+            let data2 = <[&[i16; N]; 2]>::try_from(&data[..]);
+            let first2 = <&mut [[i16; 2]; 2]>::try_from(&mut first[..]);
+            let second2 = <&mut [[i16; 4]; 2]>::try_from(&mut second[..]);
+            let out2 = <&mut [[[i16; Q]; 4]; 2]>::try_from(&mut out[..]);
+            if let (Ok(d), Ok(f), Ok(s), Ok(o)) = (data2, first2, second2, out2) {
+                let h = high1.and_then(|h| <&mut [[i16; H]; 2]>::try_from(&mut h[..]).ok());
+                // SAFETY: the CPU supports AVX2, checked above.
+                unsafe { avx2::two_levels_pair(d, f, s, h, o) };
+                return;
+            }
+        }
         // SAFETY: the function only requires SSE2, which is part of the
         // x86-64 baseline: every CPU this code can run on has it.
         unsafe { sse2::two_levels(data, first, second, high1, out) }
@@ -1001,6 +1017,121 @@ mod sse2 {
                 lane::<3>(h2[p]),
             ]
             .map(store_state_half);
+        }
+    }
+}
+
+/// AVX2 version of [`sse2::two_levels`] for two channels that share
+/// registers instead of only a loop: level 1's two recurrences of both
+/// channels in one 4-lane vector, level 2's four of both in one 8-lane
+/// vector, so each step is one set of instructions for both. Level 2's
+/// outputs are stored a whole vector per step and sorted into the band
+/// arrays after the loop. Value intrinsics only, as in [`sse2`].
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// See [`super::two_levels`]: the same arithmetic, for `P = 2`.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn two_levels_pair<const N: usize, const H: usize, const Q: usize>(
+        data: [&[i16; N]; 2],
+        first: &mut [[i16; 2]; 2],
+        second: &mut [[i16; 4]; 2],
+        mut high1: Option<&mut [[i16; H]; 2]>,
+        out: &mut [[[i16; Q]; 4]; 2],
+    ) {
+        const { assert!(N == 2 * H && H == 2 * Q && Q >= 1) };
+        const CU: i16 = ALL_PASS_UPPER_Q15 as i16;
+        const CL: i16 = ALL_PASS_LOWER_Q15 as i16;
+        let mut hb = [[0i32; N]; 2];
+        allpass_half_bases(data[0], &mut hb[0]);
+        allpass_half_bases(data[1], &mut hb[1]);
+        let [ha, hb_] = &hb;
+
+        // pmaddwd multipliers: c in the low half of each i32 lane.
+        let c1 = _mm_set_epi16(0, CL, 0, CU, 0, CL, 0, CU);
+        let c2 = _mm256_set_epi16(0, CL, 0, CU, 0, CL, 0, CU, 0, CL, 0, CU, 0, CL, 0, CU);
+        let k14 = _mm256_set1_epi32(1 << 14);
+
+        // Level 1, lanes [upper A, lower A, upper B, lower B].
+        let mut h1 = _mm_set_epi32(
+            half_start(first[1][1], ALL_PASS_LOWER_Q15, data[1][1]),
+            half_start(first[1][0], ALL_PASS_UPPER_Q15, data[1][0]),
+            half_start(first[0][1], ALL_PASS_LOWER_Q15, data[0][1]),
+            half_start(first[0][0], ALL_PASS_UPPER_Q15, data[0][0]),
+        );
+        // Step k (samples 2k, 2k + 1): returns [hp A, lp A, hp B, lp B].
+        let mut step = |k: usize| {
+            let y = _mm_srai_epi32::<15>(h1);
+            let base = _mm_set_epi32(hb_[2 * k + 1], hb_[2 * k], ha[2 * k + 1], ha[2 * k]);
+            h1 = _mm_sub_epi32(base, _mm_madd_epi16(y, c1));
+            let s = _mm_shuffle_epi32::<0b10_11_00_01>(y);
+            // Lanes 0 and 2 of y − s, and of y + s (whose lanes 1 and 3
+            // repeat 0 and 2).
+            _mm_blend_epi32::<0b1010>(_mm_sub_epi32(y, s), _mm_add_epi32(y, s))
+        };
+        // Block j: the second level's inputs of both channels,
+        // [high[2j], high[2j + 1], low[2j], low[2j + 1]] for A, then B.
+        let mut level1 = |j: usize| {
+            let (z1, z2) = (step(2 * j), step(2 * j + 1));
+            let (xa, xb) = (_mm_unpacklo_epi32(z1, z2), _mm_unpackhi_epi32(z1, z2));
+            if let Some(high) = high1.as_deref_mut() {
+                let (a, b): ([i32; 4], [i32; 4]) = (bytemuck::cast(xa), bytemuck::cast(xb));
+                (high[0][2 * j], high[0][2 * j + 1]) = (a[0] as i16, a[1] as i16);
+                (high[1][2 * j], high[1][2 * j + 1]) = (b[0] as i16, b[1] as i16);
+            }
+            _mm256_set_m128i(xb, xa)
+        };
+
+        // Level 2, lanes [A's four, B's four]; y − s and y + s per step
+        // as [hp a, lp a, hp b, lp b] of A then of B, sorted after the loop.
+        let mut ys = [[0i32; 8]; Q];
+        let mut prev = level1(0);
+        let start = _mm256_set_epi32(
+            load_state(second[1][3]),
+            load_state(second[1][2]),
+            load_state(second[1][1]),
+            load_state(second[1][0]),
+            load_state(second[0][3]),
+            load_state(second[0][2]),
+            load_state(second[0][1]),
+            load_state(second[0][0]),
+        );
+        let mut h2 = _mm256_srai_epi32::<1>(_mm256_add_epi32(start, _mm256_madd_epi16(prev, c2)));
+        let level2 = |h2: &mut __m256i, prev: __m256i, x: __m256i| {
+            let y = _mm256_srai_epi32::<15>(*h2);
+            let base = _mm256_add_epi32(
+                _mm256_madd_epi16(prev, k14),
+                _mm256_srai_epi32::<1>(_mm256_madd_epi16(x, c2)),
+            );
+            *h2 = _mm256_sub_epi32(base, _mm256_madd_epi16(y, c2));
+            let s = _mm256_shuffle_epi32::<0b10_11_00_01>(y);
+            let z =
+                _mm256_blend_epi32::<0b1010_1010>(_mm256_sub_epi32(y, s), _mm256_add_epi32(y, s));
+            bytemuck::cast::<__m256i, [i32; 8]>(z)
+        };
+        for j in 1..Q {
+            let x = level1(j);
+            ys[j - 1] = level2(&mut h2, prev, x);
+            prev = x;
+        }
+        // The last second-level step looks ahead into zeros.
+        ys[Q - 1] = level2(&mut h2, prev, _mm256_setzero_si256());
+
+        for (p, out) in out.iter_mut().enumerate() {
+            let [hpa, lpa, hpb, lpb] = out;
+            for (j, y) in ys.iter().enumerate() {
+                let y = &y[4 * p..4 * p + 4];
+                (hpa[j], lpa[j], hpb[j], lpb[j]) =
+                    (y[0] as i16, y[1] as i16, y[2] as i16, y[3] as i16);
+            }
+        }
+        let (l1, l2): ([i32; 4], [i32; 8]) = (bytemuck::cast(h1), bytemuck::cast(h2));
+        for p in 0..2 {
+            first[p] = [l1[2 * p], l1[2 * p + 1]].map(store_state_half);
+            second[p] =
+                [l2[4 * p], l2[4 * p + 1], l2[4 * p + 2], l2[4 * p + 3]].map(store_state_half);
         }
     }
 }
@@ -2306,7 +2437,7 @@ mod tests {
             }
             // Two channels in one loop: each gets what it gets alone.
             let mut pair = ([[0i16; 2]; 2], [[0i16; 4]; 2]);
-            let mut alone = pair;
+            let (mut alone, mut shared) = (pair, pair);
             for round in 0..5_000 {
                 let data: [[i16; N]; 2] =
                     std::array::from_fn(|_| std::array::from_fn(|_| rng.uniform(32767) as i16));
@@ -2322,6 +2453,22 @@ mod tests {
                         &mut out,
                     )
                 };
+                // Both channels sharing registers (AVX2), where the CPU has it.
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    let (mut high2, mut out2) = ([[0i16; H]; 2], [[[0i16; Q]; 4]; 2]);
+                    // SAFETY: the CPU supports AVX2, checked above.
+                    unsafe {
+                        avx2::two_levels_pair(
+                            [&data[0], &data[1]],
+                            &mut shared.0,
+                            &mut shared.1,
+                            Some(&mut high2),
+                            &mut out2,
+                        )
+                    };
+                    assert_eq!((out2, high2), (out, high), "{N}, avx2 round {round}");
+                    assert_eq!(shared, pair, "{N} samples, avx2 round {round}");
+                }
                 for p in 0..2 {
                     let mut high1 = [0i16; H];
                     let mut out1 = [[0i16; Q]; 4];
