@@ -56,26 +56,16 @@ impl ChannelSegmenter {
     /// (timed once for the batch, not per frame), then the chunker takes the
     /// decisions in order.
     pub fn push(&mut self, samples: &[f32], on_plan: &mut impl FnMut(Plan, &[f32], usize)) {
-        self.push_with(|audio| audio.extend_from_slice(samples), on_plan);
-    }
-
-    /// As [`Self::push`], but `fill` appends the new samples to the
-    /// segmenter's own buffer (the decoder writes there directly, saving a
-    /// copy of every sample).
-    pub fn push_with<F, P>(&mut self, fill: F, on_plan: &mut P)
-    where
-        F: FnOnce(&mut Vec<f32>),
-        P: FnMut(Plan, &[f32], usize),
-    {
-        self.append_with(fill);
+        self.audio.extend_from_slice(samples);
         let t = Instant::now();
         self.classify_alone();
         self.vad_ns += t.elapsed().as_nanos() as u64;
         self.cut(on_plan);
     }
 
-    /// Appends samples without running the VAD on them yet: see
-    /// [`push_together`].
+    /// Appends samples without running the VAD on them yet: `fill` writes
+    /// them into the segmenter's own buffer (the decoder writes there
+    /// directly, saving a copy of every sample). See [`push_together`].
     pub fn append_with(&mut self, fill: impl FnOnce(&mut Vec<f32>)) {
         fill(&mut self.audio);
     }

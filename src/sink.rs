@@ -172,15 +172,12 @@ fn encode_wav<W: Write + io::Seek>(w: W, samples: &[f32], rate_hz: u32) -> io::R
     ww.finalize().map_err(hound_err)
 }
 
-/// Writes `parts` in order, as one `writev(2)` when the writer passes
-/// vectored writes through (a `BufWriter` does for more than its capacity).
-fn write_all_parts<W: Write>(w: &mut W, parts: &[&[u8]]) -> io::Result<()> {
-    let mut slices: [IoSlice; 2] = [IoSlice::new(&[]), IoSlice::new(&[])];
-    debug_assert!(parts.len() <= slices.len());
-    for (s, p) in slices.iter_mut().zip(parts) {
-        *s = IoSlice::new(p);
-    }
-    let mut bufs = &mut slices[..parts.len().min(2)];
+/// Writes `a` then `b`, as one `writev(2)` when the writer passes vectored
+/// writes through (a `BufWriter` does for more than its capacity).
+fn write_both<W: Write>(w: &mut W, a: &[u8], b: &[u8]) -> io::Result<()> {
+    let mut slices = [IoSlice::new(a), IoSlice::new(b)];
+    let mut bufs = &mut slices[..];
+    // Skips empty parts, so `Ok(0)` below means the writer is stuck.
     IoSlice::advance_slices(&mut bufs, 0);
     while !bufs.is_empty() {
         match w.write_vectored(bufs) {
@@ -223,7 +220,7 @@ pub fn write_npy<W: Write>(w: &mut W, data: &[f32], shape: [usize; 2]) -> io::Re
     // (no conversion pass, no copy into its buffer).
     let finite = data.iter().fold(true, |ok, v| ok & v.is_finite());
     if cfg!(target_endian = "little") && finite {
-        return write_all_parts(w, &[&header, bytemuck::cast_slice(data)]);
+        return write_both(w, &header, bytemuck::cast_slice(data));
     }
     w.write_all(&header)?;
     let mut buf = [0u8; 4096];

@@ -426,7 +426,7 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
         rayon::scope(|s| process_channels(ctx, s, input, &info, seg, &channels, &fsink));
     let staged = fsink.staged.into_inner().expect("lock not poisoned");
     let failed = fsink.failure.into_inner().expect("lock not poisoned");
-    let per_channel = match (failed, per_channel) {
+    let (per_channel, short_read) = match (failed, per_channel) {
         (None, Ok(p)) => p,
         (Some(f), _) | (None, Err(f)) => {
             sink::discard(staged);
@@ -439,11 +439,10 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
         channels: info.channels,
         sample_rate: info.sample_rate_hz,
         duration_s: info.duration_s(),
-        truncated: info.truncated,
+        truncated: info.truncated || short_read,
         ..FileStats::default()
     };
     for cs in per_channel {
-        stats.truncated |= cs.short_read;
         stats.forced_cuts += cs.forced_cuts;
         for (k, v) in cs.dropped {
             let e = stats.dropped.entry(k).or_default();
@@ -470,7 +469,6 @@ pub fn process_file(ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
 struct ChannelStats {
     dropped: BTreeMap<String, DropStat>,
     forced_cuts: usize,
-    short_read: bool,
 }
 
 /// One selected channel of the file being streamed.
@@ -483,7 +481,8 @@ struct ChannelTask {
 
 /// Streams the selected channels of one file: read → decode → resample →
 /// VAD → sections → chunk jobs. One reader for all channels; their VADs run
-/// together ([`pipeline::push_together`]).
+/// together ([`pipeline::push_together`]). Returns the channels' stats and
+/// whether the file ended before its header said.
 fn process_channels<'s>(
     ctx: &'s Ctx,
     scope: &rayon::Scope<'s>,
@@ -492,7 +491,7 @@ fn process_channels<'s>(
     seg: &'s SegmentConfig,
     channels: &[(usize, String)],
     fsink: &'s FileSink,
-) -> Result<Vec<ChannelStats>, Failure> {
+) -> Result<(Vec<ChannelStats>, bool), Failure> {
     let rate = seg.sample_rate_hz;
     let mut file =
         File::open(&input.path).map_err(|e| Failure::new("read_error", e.to_string()))?;
@@ -642,13 +641,7 @@ fn process_channels<'s>(
             Ordering::Relaxed,
         );
     }
-    Ok(tasks
-        .into_iter()
-        .map(|t| ChannelStats {
-            short_read,
-            ..t.stats
-        })
-        .collect())
+    Ok((tasks.into_iter().map(|t| t.stats).collect(), short_read))
 }
 
 /// One item for the `mel` job: a chunk WAV (or a range of one channel of a

@@ -493,21 +493,22 @@ impl Fvad {
         let len = frames[0].len();
         let cores = vads.each_mut().map(|v| &mut v.core);
         let mut features = [[0i16; NUM_CHANNELS]; P];
-        let data = frames;
         // One copy of the filterbank per frame length, so that every loop
         // in it has a constant trip count.
         let totals = match len {
-            80 => {
-                calculate_features::<P, 80, 40, 20, 10, 5>(cores, data.map(as_frame), &mut features)
-            }
+            80 => calculate_features::<P, 80, 40, 20, 10, 5>(
+                cores,
+                frames.map(as_frame),
+                &mut features,
+            ),
             160 => calculate_features::<P, 160, 80, 40, 20, 10>(
                 cores,
-                data.map(as_frame),
+                frames.map(as_frame),
                 &mut features,
             ),
             _ => calculate_features::<P, 240, 120, 60, 30, 15>(
                 cores,
-                data.map(as_frame),
+                frames.map(as_frame),
                 &mut features,
             ),
         };

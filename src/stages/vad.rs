@@ -157,7 +157,7 @@ impl FrameVad {
             Engine::Libfvad(v) => Err(v),
         });
         let mut voiced = [false; P];
-        if P > 1 && engines.iter().all(Result::is_ok) {
+        if engines.iter().all(Result::is_ok) {
             let mut it = engines.into_iter().flatten();
             let fvads = std::array::from_fn(|_| it.next().expect("all are Rust (checked above)"));
             voiced = Fvad::process_many(fvads, pcms);
