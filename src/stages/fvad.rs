@@ -92,6 +92,11 @@
 //!   (and the energies) has a constant trip count;
 //! - `1/std` of every Gaussian is cached and refreshed when the std changes,
 //!   taking 12 of the 24 divisions per frame off the likelihood path;
+//! - with AVX2, the Gaussian-mixture test and model update run on the six
+//!   channels at once, one per vector lane (`gmm_avx2`: no channel's update
+//!   depends on another's), with exact `f64` divisions in the lanes; the
+//!   scalar `Core::test_and_update_scalar` stays for other CPUs and as the
+//!   reference the tests compare it with;
 //!   FindMinimum counts its insertion point instead of branching (exact:
 //!   the window is always sorted).
 //!
@@ -1467,8 +1472,6 @@ impl Core {
     /// `GmmProbability`: the likelihood-ratio test of speech against noise on
     /// the six features, the model update, and the hangover smoothing.
     /// Returns 0 (noise) or a positive value (speech).
-    // Indexed loops on purpose: they mirror the C code's `channel` and `k`.
-    #[allow(clippy::needless_range_loop)]
     fn gmm_probability(
         &mut self,
         th: &Thresholds,
@@ -1481,13 +1484,66 @@ impl Core {
             160 => 1,
             _ => 2,
         };
-        let overhead1 = th.over_hang_max_1[idx];
-        let overhead2 = th.over_hang_max_2[idx];
+        let mut vadflag: i16 = 0;
+        if total_power > MIN_ENERGY {
+            vadflag = self.test_and_update(th, idx, features);
+            self.frame_counter = self.frame_counter.wrapping_add(1);
+        }
+
+        // Hangover.
+        if vadflag == 0 {
+            if self.over_hang > 0 {
+                vadflag = 2 + self.over_hang;
+                self.over_hang -= 1;
+            }
+            self.num_of_speech = 0;
+        } else {
+            self.num_of_speech += 1;
+            if self.num_of_speech > MAX_SPEECH_FRAMES {
+                self.num_of_speech = MAX_SPEECH_FRAMES;
+                self.over_hang = th.over_hang_max_2[idx];
+            } else {
+                self.over_hang = th.over_hang_max_1[idx];
+            }
+        }
+        vadflag
+    }
+
+    /// The part of `GmmProbability` that runs on frames with energy: the
+    /// test (0 for noise, 1 for speech) and the model update. `idx` picks
+    /// the thresholds of the frame length.
+    ///
+    /// On CPUs with AVX2, [`gmm_avx2::test_and_update`]: the same
+    /// arithmetic with the six channels in the lanes of one vector.
+    #[inline(always)]
+    fn test_and_update(
+        &mut self,
+        th: &Thresholds,
+        idx: usize,
+        features: &[i16; NUM_CHANNELS],
+    ) -> i16 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked on the line above.
+            return unsafe { gmm_avx2::test_and_update(self, th, idx, features) };
+        }
+        self.test_and_update_scalar(th, idx, features)
+    }
+
+    /// [`Self::test_and_update`] one channel after the other, as the C code
+    /// runs it.
+    // Indexed loops on purpose: they mirror the C code's `channel` and `k`.
+    #[allow(clippy::needless_range_loop)]
+    fn test_and_update_scalar(
+        &mut self,
+        th: &Thresholds,
+        idx: usize,
+        features: &[i16; NUM_CHANNELS],
+    ) -> i16 {
         let individual_test = th.individual[idx];
         let total_test = th.total[idx];
         let mut vadflag: i16 = 0;
-
-        if total_power > MIN_ENERGY {
+        {
             let mut delta_n = [0i16; TABLE_SIZE];
             let mut delta_s = [0i16; TABLE_SIZE];
             let mut ngprvec = [0i16; TABLE_SIZE];
@@ -1682,24 +1738,401 @@ impl Core {
                     }
                 }
             }
-            self.frame_counter = self.frame_counter.wrapping_add(1);
+        }
+        vadflag
+    }
+}
+
+/// [`Core::test_and_update`] with AVX2: the C code walks the six channels one
+/// after the other, but nothing in a channel's test or model update depends
+/// on another channel (the speech-mean ceiling `maxspe` it carries from one
+/// channel to the next is a constant per channel), so here every step runs
+/// on all six at once, channel `c` in lane `c` of a vector of eight `i32`
+/// (lanes 6 and 7 compute garbage that is never stored or summed), with
+/// selects where the C code branches per channel. Each lane does the C
+/// code's arithmetic, step for step: `int16_t` values are kept sign-extended
+/// and wrapped with [`w16`] wherever C stores into an `int16_t`. Only
+/// FindMinimum (a sorted window per channel) and the normalisation counts of
+/// the likelihood ratio stay scalar. Value intrinsics only, as in [`avx2`].
+#[cfg(target_arch = "x86_64")]
+mod gmm_avx2 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    type V = __m256i;
+
+    /// The six channel lanes of a vector (for `movemask_ps`).
+    const CHANNEL_MASK: i32 = 0b0011_1111;
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn splat(x: i32) -> V {
+        _mm256_set1_epi32(x)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn add(a: V, b: V) -> V {
+        _mm256_add_epi32(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn sub(a: V, b: V) -> V {
+        _mm256_sub_epi32(a, b)
+    }
+
+    /// Wrapping 32-bit product.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn mul(a: V, b: V) -> V {
+        _mm256_mullo_epi32(a, b)
+    }
+
+    /// `a >> N`, arithmetic.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn sra<const N: i32>(a: V) -> V {
+        _mm256_srai_epi32::<N>(a)
+    }
+
+    /// `(int16_t)a`, sign-extended again.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn w16(a: V) -> V {
+        _mm256_srai_epi32::<16>(_mm256_slli_epi32::<16>(a))
+    }
+
+    /// All ones in the lanes where `a > b`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn gt(a: V, b: V) -> V {
+        _mm256_cmpgt_epi32(a, b)
+    }
+
+    /// `mask ? yes : no`, lane by lane (`mask` lanes all ones or all zeros).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn select(mask: V, yes: V, no: V) -> V {
+        _mm256_blendv_epi8(no, yes, mask)
+    }
+
+    /// Whether `mask` is set in any channel lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn any(mask: V) -> bool {
+        _mm256_movemask_ps(_mm256_castsi256_ps(mask)) & CHANNEL_MASK != 0
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn to_array(v: V) -> [i32; 8] {
+        bytemuck::cast(v)
+    }
+
+    /// Gaussian `k` of every channel of a model table (`table[c + 6k]`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(table: &[i16; TABLE_SIZE], k: usize) -> V {
+        let mut a = [0i16; 8];
+        a[..NUM_CHANNELS].copy_from_slice(&table[k * NUM_CHANNELS..][..NUM_CHANNELS]);
+        _mm256_cvtepi16_epi32(bytemuck::cast(a))
+    }
+
+    /// Stores the channel lanes of `v` as Gaussian `k` of `table`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store(table: &mut [i16; TABLE_SIZE], k: usize, v: V) {
+        let a = to_array(v);
+        for (t, &x) in table[k * NUM_CHANNELS..][..NUM_CHANNELS].iter_mut().zip(&a) {
+            *t = x as i16;
+        }
+    }
+
+    /// A per-channel constant.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn channels(t: &[i16; NUM_CHANNELS]) -> V {
+        let mut a = [0i32; 8];
+        for (a, &x) in a.iter_mut().zip(t) {
+            *a = x as i32;
+        }
+        bytemuck::cast(a)
+    }
+
+    /// [`div_w32_w16`] lane by lane, through `f64` (AVX2 has no integer
+    /// division). Exact: both operands fit 32 bits, so the `f64` quotient
+    /// is within 2⁻²² of the true one, while a quotient that is not an
+    /// integer is at least 1/|den| ≥ 2⁻¹⁵ away from one; truncating gives
+    /// the same integer. As in C, division by 0 gives `i32::MAX`, and by −1
+    /// wraps (the only quotient outside the `i32` range).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn div(num: V, den: V) -> V {
+        let half = |v: V, hi: bool| {
+            _mm256_cvtepi32_pd(if hi {
+                _mm256_extracti128_si256::<1>(v)
+            } else {
+                _mm256_castsi256_si128(v)
+            })
+        };
+        let q_lo = _mm256_cvttpd_epi32(_mm256_div_pd(half(num, false), half(den, false)));
+        let q_hi = _mm256_cvttpd_epi32(_mm256_div_pd(half(num, true), half(den, true)));
+        let q = _mm256_set_m128i(q_hi, q_lo);
+        let zero = _mm256_setzero_si256();
+        let q = select(_mm256_cmpeq_epi32(den, splat(-1)), sub(zero, num), q);
+        select(_mm256_cmpeq_epi32(den, zero), splat(i32::MAX), q)
+    }
+
+    /// `(int16_t)` of a positive or negated `WebRtcSpl_DivW32W16`, as the
+    /// model updates write it: divide the magnitude, then negate in 16 bits.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn signed_div_16(num: V, den: V) -> V {
+        let zero = _mm256_setzero_si256();
+        let neg = _mm256_cmpgt_epi32(splat(1), num); // num <= 0
+        let q = w16(div(select(neg, sub(zero, num), num), den));
+        select(neg, w16(sub(zero, q)), q)
+    }
+
+    /// [`inv_std`]: `1/s` in Q10 and `1/s²` in Q14.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn inv_std(std: V) -> (V, V) {
+        let inv = w16(div(add(splat(131072), sra::<1>(std)), std));
+        let t = sra::<2>(inv);
+        (inv, w16(sra::<2>(mul(t, t))))
+    }
+
+    /// [`gaussian_probability`]: the Q20 probabilities and the Q11 deltas.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn gaussian_probability(input: V, mean: V, (inv_std, inv_std2): (V, V)) -> (V, V) {
+        let tmp16 = w16(sub(w16(_mm256_slli_epi32::<3>(input)), mean));
+        let delta = w16(sra::<10>(mul(inv_std2, tmp16)));
+        let tmp32 = sra::<9>(mul(delta, tmp16));
+        let t = w16(sub(
+            _mm256_setzero_si256(),
+            w16(sra::<12>(mul(splat(LOG2_EXP), tmp32))),
+        ));
+        let mantissa = _mm256_or_si256(splat(0x0400), _mm256_and_si256(t, splat(0x03FF)));
+        // (!t >> 10) + 1, masked to 0..=31 like `wrapping_shr`.
+        let shift = add(sra::<10>(_mm256_xor_si256(t, splat(-1))), splat(1));
+        let shifted = w16(_mm256_srav_epi32(
+            mantissa,
+            _mm256_and_si256(shift, splat(31)),
+        ));
+        let exp_value = select(gt(splat(COMP_VAR), tmp32), shifted, _mm256_setzero_si256());
+        (mul(inv_std, exp_value), delta)
+    }
+
+    /// The cached [`super::inv_std`]s of Gaussian `k` of every channel.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load_inv(table: &[(i16, i16); TABLE_SIZE], k: usize) -> (V, V) {
+        let (mut a, mut b) = ([1i32; 8], [1i32; 8]);
+        for (c, &(x, y)) in table[k * NUM_CHANNELS..][..NUM_CHANNELS].iter().enumerate() {
+            (a[c], b[c]) = (x as i32, y as i32);
+        }
+        (bytemuck::cast(a), bytemuck::cast(b))
+    }
+
+    /// Stores new stds of Gaussian `k` (were `old`) and, if any changed
+    /// (rarely: the update usually rounds to no change), their `inv_std`s.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn update_stds(
+        stds: &mut [i16; TABLE_SIZE],
+        inv: &mut [(i16, i16); TABLE_SIZE],
+        k: usize,
+        old: V,
+        new: V,
+    ) {
+        let same = _mm256_cmpeq_epi32(old, new);
+        if _mm256_movemask_ps(_mm256_castsi256_ps(same)) & CHANNEL_MASK != CHANNEL_MASK {
+            store(stds, k, new);
+            let (a, b) = inv_std(new);
+            let (a, b) = (to_array(a), to_array(b));
+            for c in 0..NUM_CHANNELS {
+                inv[k * NUM_CHANNELS + c] = (a[c] as i16, b[c] as i16);
+            }
+        }
+    }
+
+    /// The Q14 probabilities of a model's two Gaussians given its total
+    /// `total` (Q20) and the first Gaussian's weighted probability `first`.
+    /// Without a usable total, `[fallback, 0]`: C leaves the noise model's
+    /// at `[16384, 0]` and the speech model's at `[0, 0]`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn conditional(first: V, total: V, fallback: i32) -> [V; NUM_GAUSSIANS] {
+        let h = w16(sra::<12>(total));
+        let num = _mm256_slli_epi32::<2>(_mm256_and_si256(first, splat(0xFFFF_F000u32 as i32)));
+        let usable = gt(h, _mm256_setzero_si256());
+        let g0 = select(usable, w16(div(num, h)), splat(fallback));
+        let g1 = select(usable, w16(sub(splat(16384), g0)), _mm256_setzero_si256());
+        [g0, g1]
+    }
+
+    /// How far global means `gm` (Q14) are above their maxima `max` (Q7),
+    /// in Q7, or 0.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn excess(gm: V, max: V) -> V {
+        let t = w16(sra::<7>(gm));
+        select(gt(t, max), w16(sub(t, max)), _mm256_setzero_si256())
+    }
+
+    /// The weighted sum of each channel's two Gaussians (`WeightedAverage`
+    /// with a zero offset).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn weighted(g: &[V; NUM_GAUSSIANS], w: &[V; NUM_GAUSSIANS]) -> V {
+        add(mul(g[0], w[0]), mul(g[1], w[1]))
+    }
+
+    /// See [`Core::test_and_update`].
+    #[target_feature(enable = "avx2")]
+    pub(super) fn test_and_update(
+        core: &mut Core,
+        th: &Thresholds,
+        idx: usize,
+        features: &[i16; NUM_CHANNELS],
+    ) -> i16 {
+        let zero = _mm256_setzero_si256();
+        let x = channels(features);
+        let nw = [load(&NOISE_DATA_WEIGHTS, 0), load(&NOISE_DATA_WEIGHTS, 1)];
+        let sw = [load(&SPEECH_DATA_WEIGHTS, 0), load(&SPEECH_DATA_WEIGHTS, 1)];
+        let mut nm = [load(&core.noise_means, 0), load(&core.noise_means, 1)];
+        let mut sm = [load(&core.speech_means, 0), load(&core.speech_means, 1)];
+
+        // Likelihoods of both Gaussians of both models.
+        let mut noise_p = [zero; NUM_GAUSSIANS];
+        let mut speech_p = [zero; NUM_GAUSSIANS];
+        let mut delta_n = [zero; NUM_GAUSSIANS];
+        let mut delta_s = [zero; NUM_GAUSSIANS];
+        for k in 0..NUM_GAUSSIANS {
+            let (p, d) = gaussian_probability(x, nm[k], load_inv(&core.noise_inv_stds, k));
+            (noise_p[k], delta_n[k]) = (mul(nw[k], p), d);
+            let (p, d) = gaussian_probability(x, sm[k], load_inv(&core.speech_inv_stds, k));
+            (speech_p[k], delta_s[k]) = (mul(sw[k], p), d);
+        }
+        let h0_test = add(noise_p[0], noise_p[1]);
+        let h1_test = add(speech_p[0], speech_p[1]);
+
+        // log2(Pr{X|H1} / Pr{X|H0}) ~ shifts_h0 - shifts_h1 per channel
+        // (scalar: AVX2 has no leading-zero count), the local decisions
+        // and the weighted sum for the global one.
+        let (h0, h1) = (to_array(h0_test), to_array(h1_test));
+        let shifts = |h: i32| if h == 0 { 31 } else { norm_w32(h) as i32 };
+        let mut sum_log_likelihood_ratios = 0i32;
+        let mut vadflag = 0i16;
+        for c in 0..NUM_CHANNELS {
+            let llr = shifts(h0[c]) - shifts(h1[c]);
+            sum_log_likelihood_ratios += llr * SPECTRUM_WEIGHT[c] as i32;
+            vadflag |= i16::from(llr * 4 > th.individual[idx] as i32);
+        }
+        vadflag |= i16::from(sum_log_likelihood_ratios >= th.total[idx] as i32);
+
+        let ngprvec = conditional(noise_p[0], h0_test, 16384);
+        let sgprvec = conditional(speech_p[0], h1_test, 0);
+
+        // Update the models. FindMinimum reads and writes only its own
+        // channel's window and median, which nothing else here touches.
+        let mut minima = [0i16; NUM_CHANNELS];
+        for (c, m) in minima.iter_mut().enumerate() {
+            *m = core.find_minimum(features[c], c);
+        }
+        let fmin = channels(&minima);
+        let tmp1_s16 = w16(sra::<6>(weighted(&nm, &nw))); // Q8
+                                                          // The speech-mean ceiling: C carries `maxspe` from channel to
+                                                          // channel, 12800 for the first and the previous channel's maximum
+                                                          // after that.
+        let mut maxspe = [0i16; NUM_CHANNELS];
+        maxspe[0] = 12800;
+        maxspe[1..].copy_from_slice(&MAXIMUM_SPEECH[..NUM_CHANNELS - 1]);
+        let maxmu = add(channels(&maxspe), splat(640));
+        let channel_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for k in 0..NUM_GAUSSIANS {
+            let (nmk, smk) = (nm[k], sm[k]);
+            // Noise mean, for a noise frame.
+            let nmk2 = if vadflag == 0 {
+                let delt = w16(sra::<11>(mul(ngprvec[k], delta_n[k])));
+                w16(add(
+                    nmk,
+                    w16(sra::<22>(mul(delt, splat(NOISE_UPDATE_CONST)))),
+                ))
+            } else {
+                nmk
+            };
+            // Long-term correction towards the minimum, then the limits
+            // (k + 5) << 7 and (72 + k − channel) << 7.
+            let ndelt = w16(sub(_mm256_slli_epi32::<4>(fmin), tmp1_s16));
+            let nmk3 = w16(add(nmk2, w16(sra::<9>(mul(ndelt, splat(BACK_ETA))))));
+            let lo = splat((k as i32 + 5) << 7);
+            let hi = _mm256_slli_epi32::<7>(sub(splat(72 + k as i32), channel_index));
+            nm[k] = _mm256_min_epi32(_mm256_max_epi32(nmk3, lo), hi);
+
+            if vadflag != 0 {
+                // Speech mean.
+                let delt = w16(sra::<11>(mul(sgprvec[k], delta_s[k])));
+                let t = w16(sra::<21>(mul(delt, splat(SPEECH_UPDATE_CONST))));
+                let smk2 = w16(add(smk, w16(sra::<1>(add(t, splat(1))))));
+                let floor = splat(MINIMUM_MEAN[k] as i32);
+                sm[k] = _mm256_min_epi32(_mm256_max_epi32(smk2, floor), maxmu);
+
+                // Speech std.
+                let ssk = load(&core.speech_stds, k);
+                let t = w16(sub(x, w16(sra::<3>(add(smk, splat(4))))));
+                let t1 = sra::<3>(mul(delta_s[k], t));
+                let t1 = mul(sra::<2>(sgprvec[k]), sub(t1, splat(4096)));
+                let q = signed_div_16(sra::<4>(t1), w16(mul(ssk, splat(10))));
+                let new = w16(add(ssk, sra::<8>(w16(add(q, splat(128))))));
+                let new = _mm256_max_epi32(new, splat(MIN_STD as i32));
+                update_stds(
+                    &mut core.speech_stds,
+                    &mut core.speech_inv_stds,
+                    k,
+                    ssk,
+                    new,
+                );
+            } else {
+                // Noise std.
+                let nsk = load(&core.noise_stds, k);
+                let t = w16(sub(x, sra::<3>(nmk)));
+                let t1 = sub(sra::<3>(mul(delta_n[k], t)), splat(4096));
+                let t2 = mul(w16(sra::<2>(add(ngprvec[k], splat(2)))), t1);
+                let q = signed_div_16(sra::<14>(t2), nsk);
+                let new = w16(add(nsk, sra::<6>(w16(add(q, splat(32))))));
+                let new = _mm256_max_epi32(new, splat(MIN_STD as i32));
+                update_stds(&mut core.noise_stds, &mut core.noise_inv_stds, k, nsk, new);
+            }
         }
 
-        // Hangover.
-        if vadflag == 0 {
-            if self.over_hang > 0 {
-                vadflag = 2 + self.over_hang;
-                self.over_hang -= 1;
+        // Separate the models if they are too close.
+        let mut ngm = weighted(&nm, &nw);
+        let mut sgm = weighted(&sm, &sw);
+        let min_diff = channels(&MINIMUM_DIFFERENCE);
+        let diff = w16(sub(w16(sra::<9>(sgm)), w16(sra::<9>(ngm))));
+        let close = gt(min_diff, diff);
+        if any(close) {
+            let t = w16(sub(min_diff, diff));
+            let up = select(close, w16(sra::<2>(mul(splat(13), t))), zero);
+            let down = select(close, w16(sra::<2>(mul(splat(3), t))), zero);
+            for k in 0..NUM_GAUSSIANS {
+                sm[k] = w16(add(sm[k], up));
+                nm[k] = w16(sub(nm[k], down));
             }
-            self.num_of_speech = 0;
-        } else {
-            self.num_of_speech += 1;
-            if self.num_of_speech > MAX_SPEECH_FRAMES {
-                self.num_of_speech = MAX_SPEECH_FRAMES;
-                self.over_hang = overhead2;
-            } else {
-                self.over_hang = overhead1;
-            }
+            sgm = weighted(&sm, &sw);
+            ngm = weighted(&nm, &nw);
+        }
+
+        // Keep the means from drifting too far up.
+        let se = excess(sgm, channels(&MAXIMUM_SPEECH));
+        let ne = excess(ngm, channels(&MAXIMUM_NOISE));
+        for k in 0..NUM_GAUSSIANS {
+            store(&mut core.speech_means, k, w16(sub(sm[k], se)));
+            store(&mut core.noise_means, k, w16(sub(nm[k], ne)));
         }
         vadflag
     }
@@ -2396,6 +2829,56 @@ mod tests {
                     raw.calculate_features(frame),
                     "{len}: frame {i}"
                 );
+            }
+        }
+    }
+
+    /// `WebRtcVad_CalculateFeatures` of one 8 kHz frame of 80, 160 or 240
+    /// samples: the features and the total-energy indicator.
+    fn features_of(core: &mut Core, frame: &[i16]) -> ([i16; NUM_CHANNELS], i16) {
+        let mut f = [0i16; NUM_CHANNELS];
+        let total = match frame.len() {
+            80 => core.calculate_features::<80, 40, 20, 10, 5>(frame.try_into().unwrap(), &mut f),
+            160 => {
+                core.calculate_features::<160, 80, 40, 20, 10>(frame.try_into().unwrap(), &mut f)
+            }
+            _ => core.calculate_features::<240, 120, 60, 30, 15>(frame.try_into().unwrap(), &mut f),
+        };
+        (f, total)
+    }
+
+    /// The AVX2 model test and update (all channels in one vector) against
+    /// the scalar one, on the test signal's features in every mode and frame
+    /// length: the same decision and the same whole state after every frame
+    /// with energy.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_model_update_matches_scalar() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let signal = signal(8000);
+        for (mode, th) in MODES.iter().enumerate() {
+            for (idx, len) in [80, 160, 240].into_iter().enumerate() {
+                let mut core = Core::new();
+                let mut checked = 0;
+                for (i, frame) in signal.chunks_exact(len).enumerate() {
+                    let (features, total) = features_of(&mut core, frame);
+                    if total <= MIN_ENERGY {
+                        continue;
+                    }
+                    let mut scalar = core.clone();
+                    let want = scalar.test_and_update_scalar(th, idx, &features);
+                    // SAFETY: the CPU supports AVX2, checked above.
+                    let got = unsafe { gmm_avx2::test_and_update(&mut core, th, idx, &features) };
+                    assert!(
+                        (got, &core) == (want, &scalar),
+                        "mode {mode}, {len} samples: frame {i} differs"
+                    );
+                    core.frame_counter = core.frame_counter.wrapping_add(1);
+                    checked += 1;
+                }
+                assert!(checked > 10_000, "mode {mode}, {len}: {checked} frames");
             }
         }
     }
