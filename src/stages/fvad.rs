@@ -1404,6 +1404,14 @@ impl Core {
     /// values of the last 100 frames of `channel` and returns the smoothed
     /// median of the five smallest.
     fn find_minimum(&mut self, feature_value: i16, channel: usize) -> i16 {
+        self.update_window(feature_value, channel);
+        self.smoothed_median(channel)
+    }
+
+    /// The window half of [`Self::find_minimum`]: ages the 16 smallest
+    /// values of `channel`, expires those 100 frames old, and inserts
+    /// `feature_value` if it is small enough.
+    fn update_window(&mut self, feature_value: i16, channel: usize) {
         let age = &mut self.index_vector[channel];
         let values = &mut self.low_value_vector[channel];
 
@@ -1445,7 +1453,12 @@ impl Core {
             values[p] = f;
             age[p] = 1;
         }
+    }
 
+    /// The median half of [`Self::find_minimum`]: the median of the five
+    /// smallest values of `channel`, smoothed, and returned.
+    fn smoothed_median(&mut self, channel: usize) -> i16 {
+        let values = &self.low_value_vector[channel];
         let mut current_median: i16 = 1600;
         if self.frame_counter > 2 {
             current_median = values[2];
@@ -1991,6 +2004,42 @@ mod gmm_avx2 {
         add(mul(g[0], w[0]), mul(g[1], w[1]))
     }
 
+    /// [`Core::update_window`] when no value expires this frame (then every
+    /// age goes up by one and `f` is inserted in order): the 16 ages and
+    /// the 16 values are one vector each, and the insertion is a shifted
+    /// copy and two blends instead of two `memmove` calls. Returns `false`,
+    /// changing nothing, when a value expires; that rarer case keeps the C
+    /// code's sequential loop.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn update_window_fast(age: &mut [i16; 16], values: &mut [i16; 16], f: i16) -> bool {
+        let a: V = bytemuck::cast(*age);
+        let v: V = bytemuck::cast(*values);
+        if _mm256_movemask_epi8(_mm256_cmpeq_epi16(a, _mm256_set1_epi16(100))) != 0 {
+            return false;
+        }
+        let a = _mm256_add_epi16(a, _mm256_set1_epi16(1));
+        // The insertion point: how many values are not larger than `f`.
+        let larger = _mm256_movemask_epi8(_mm256_cmpgt_epi16(v, _mm256_set1_epi16(f)));
+        let p = 16 - (larger.count_ones() / 2) as i16;
+        if p < 16 {
+            // Every lane i moved to i + 1 (lane 0 gets zero, then `f`).
+            let up = |x: V| _mm256_alignr_epi8::<14>(x, _mm256_permute2x128_si256::<0x08>(x, x));
+            let lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            let after = _mm256_cmpgt_epi16(lane, _mm256_set1_epi16(p));
+            let at = _mm256_cmpeq_epi16(lane, _mm256_set1_epi16(p));
+            let insert = |x: V, new: i16| {
+                let x = _mm256_blendv_epi8(x, up(x), after);
+                _mm256_blendv_epi8(x, _mm256_set1_epi16(new), at)
+            };
+            *values = bytemuck::cast(insert(v, f));
+            *age = bytemuck::cast(insert(a, 1));
+        } else {
+            *age = bytemuck::cast(a);
+        }
+        true
+    }
+
     /// See [`Core::test_and_update`].
     #[target_feature(enable = "avx2")]
     pub(super) fn test_and_update(
@@ -2041,7 +2090,11 @@ mod gmm_avx2 {
         // channel's window and median, which nothing else here touches.
         let mut minima = [0i16; NUM_CHANNELS];
         for (c, m) in minima.iter_mut().enumerate() {
-            *m = core.find_minimum(features[c], c);
+            let (age, values) = (&mut core.index_vector[c], &mut core.low_value_vector[c]);
+            if !update_window_fast(age, values, features[c]) {
+                core.update_window(features[c], c);
+            }
+            *m = core.smoothed_median(c);
         }
         let fmin = channels(&minima);
         let tmp1_s16 = w16(sra::<6>(weighted(&nm, &nw))); // Q8
