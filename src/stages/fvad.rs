@@ -86,8 +86,11 @@
 //!   level-2 splits in four lanes, one block behind level 1 in the same
 //!   loop, in the shadow of its chain (`sse2::two_levels`); levels 3 and 4
 //!   run the same way; two channels processed together share the vectors
-//!   on CPUs with AVX2 (`avx2::two_levels_pair`: level 1 of both in four
-//!   lanes, level 2 of both in eight);
+//!   on CPUs with AVX2, where the whole filterbank is one loop
+//!   (`avx2::filterbank_pair`: level 1 of both in four lanes, level 2 of
+//!   both in eight, levels 3 and 4 in four lanes each and the high-pass a
+//!   few blocks behind level 2, so that level 1's chain alone sets the
+//!   pace);
 //! - the filterbank is compiled once per frame length, so every band loop
 //!   (and the energies) has a constant trip count;
 //! - `1/std` of every Gaussian is cached and refreshed when the std changes,
@@ -105,7 +108,7 @@
 //! crate: about 0.61 µs against 1.36 µs per frame on a 2-core Zen 4 VM.
 //! [`Fvad::process_many`] runs several channels' filterbanks in one loop,
 //! where their chains overlap (with AVX2, in shared vectors): both channels
-//! of call01 together take 0.46 µs a frame (1.13 ms against 1.48 ms one
+//! of call01 together take 0.43 µs a frame (1.05 ms against 1.50 ms one
 //! after the other). No
 //! allocation. The only `unsafe` are the calls into the SSE2 and AVX2
 //! functions (`#[target_feature]`; SSE2 is part of the x86-64 baseline,
@@ -126,10 +129,11 @@
 //! after every frame (models, minima, filter and resampler states, the raw
 //! hangover flag), the filterbank features, and the Gaussian probabilities
 //! value by value; they mix frame lengths, mode changes and invalid frames
-//! in one stream, and check the SSE2 filterbank against the portable one. A
-//! negative control shows that the comparison does flag a port whose
-//! thresholds are off by the smallest step that can matter, and a one-frame
-//! state difference.
+//! in one stream, and check the SSE2 filterbank and the fused AVX2 one
+//! (two channels) against the portable one, and two channels processed
+//! together against one at a time. A negative control shows that the
+//! comparison does flag a port whose thresholds are off by the smallest
+//! step that can matter, and a one-frame state difference.
 //!
 //! Counting branches once (temporary instrumentation, not kept), these
 //! signals reach every branch of the model update and the filterbank,
@@ -728,9 +732,10 @@ const SPLIT_COEFS: [i16; 240] = {
 /// of the high half, low of the high half, high of the low half, low of the
 /// low half) to `out`.
 ///
-/// Used twice per frame: bands 0 → 1, 2 (the frame to four quarter bands)
-/// and bands 3 → 4 (0–1000 Hz to 500–1000, 250–500 and 0–250 Hz; lanes 0
-/// and 1 then compute nothing that is used). The first split is the
+/// Used twice per frame by [`filterbank`] (unless it runs two channels
+/// with AVX2): bands 0 → 1, 2 (the frame to four quarter bands) and bands
+/// 3 → 4 (0–1000 Hz to 500–1000, 250–500 and 0–250 Hz; lanes 0 and 1 then
+/// compute nothing that is used). The first split is the
 /// longest recurrence chain of its pass; on x86-64 its two branches run in
 /// two SSE2 lanes and the second level's four in four lanes, one block
 /// behind, in the same loop (`sse2::two_levels`), so the second level runs
@@ -743,23 +748,11 @@ fn two_levels<const P: usize, const N: usize, const H: usize, const Q: usize>(
     data: [&[i16; N]; P],
     first: &mut [[i16; 2]; P],
     second: &mut [[i16; 4]; P],
-    high1: Option<&mut [[i16; H]; P]>,
-    out: &mut [[[i16; Q]; 4]; P],
+    high1: Option<[&mut [i16; H]; P]>,
+    out: [&mut [[i16; Q]; 4]; P],
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if P == 2 && std::arch::is_x86_feature_detected!("avx2") {
-            let data2 = <[&[i16; N]; 2]>::try_from(&data[..]);
-            let first2 = <&mut [[i16; 2]; 2]>::try_from(&mut first[..]);
-            let second2 = <&mut [[i16; 4]; 2]>::try_from(&mut second[..]);
-            let out2 = <&mut [[[i16; Q]; 4]; 2]>::try_from(&mut out[..]);
-            if let (Ok(d), Ok(f), Ok(s), Ok(o)) = (data2, first2, second2, out2) {
-                let h = high1.and_then(|h| <&mut [[i16; H]; 2]>::try_from(&mut h[..]).ok());
-                // SAFETY: the CPU supports AVX2, checked above.
-                unsafe { avx2::two_levels_pair(d, f, s, h, o) };
-                return;
-            }
-        }
         // SAFETY: the function only requires SSE2, which is part of the
         // x86-64 baseline: every CPU this code can run on has it.
         unsafe { sse2::two_levels(data, first, second, high1, out) }
@@ -767,10 +760,126 @@ fn two_levels<const P: usize, const N: usize, const H: usize, const Q: usize>(
     #[cfg(not(target_arch = "x86_64"))]
     {
         let mut high1 = high1;
-        for p in 0..P {
-            let h = high1.as_deref_mut().map(|h| &mut h[p]);
-            two_levels_portable(data[p], &mut first[p], &mut second[p], h, &mut out[p]);
+        for (p, out) in out.into_iter().enumerate() {
+            let h = high1.as_mut().map(|h| &mut *h[p]);
+            two_levels_portable(data[p], &mut first[p], &mut second[p], h, out);
         }
+    }
+}
+
+/// One channel's filterbank state as the C code keeps it between frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FilterStates {
+    /// The `int16_t` all-pass states `[upper_state[i], lower_state[i]]` of
+    /// split `i`: 0 for level 1, 1 and 2 for level 2's splits of the high
+    /// and the low half, 3 and 4 for levels 3 and 4.
+    splits: [[i16; 2]; 5],
+    /// `hp_filter_state`: `[x1, x2, y1, y2]` of the high-pass.
+    high_pass: [i16; 4],
+}
+
+/// One channel's filterbank outputs for a frame of `4 * Q` samples: the
+/// six bands whose energies are the features, and level 3's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bands<const Q: usize, const E: usize, const S: usize> {
+    /// Level 2: 3000–4000, 2000–3000, 1000–2000 and 0–1000 Hz (the last
+    /// one is not a feature: levels 3 and 4 split it).
+    level2: [[i16; Q]; 4],
+    /// 500–1000 Hz, the high band of level 3.
+    hp3: [i16; E],
+    /// 250–500 Hz, the high band of level 4.
+    hp4: [i16; S],
+    /// 80–250 Hz: level 4's low band (0–250 Hz) through the high-pass.
+    band0: [i16; S],
+}
+
+impl<const Q: usize, const E: usize, const S: usize> Bands<Q, E, S> {
+    const ZERO: Self = Bands {
+        level2: [[0; Q]; 4],
+        hp3: [0; E],
+        hp4: [0; S],
+        band0: [0; S],
+    };
+}
+
+/// The whole filterbank of `P` channels (entry `p` of every array belongs
+/// to channel `p`): `data` (`N` samples, 0–4000 Hz) split four times, the
+/// lowest band high-passed, into `bands`, advancing `states`.
+///
+/// Two channels with AVX2 (stereo calls, the common case) run it all in one
+/// loop ([`avx2::filterbank_pair`]), where levels 3 and 4 and the
+/// high-pass add no chain of their own. Otherwise [`two_levels`] runs
+/// twice, levels 1 and 2, then levels 3 and 4 (whose lanes 0 and 1,
+/// splitting level 3's high band, compute nothing that is used), then the
+/// high-pass.
+#[inline(always)]
+fn filterbank<
+    const P: usize,
+    const N: usize,
+    const H: usize,
+    const Q: usize,
+    const E: usize,
+    const S: usize,
+>(
+    data: [&[i16; N]; P],
+    states: &mut [FilterStates; P],
+    bands: &mut [Bands<Q, E, S>; P],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if P == 2 && std::arch::is_x86_feature_detected!("avx2") {
+        let data2 = <[&[i16; N]; 2]>::try_from(&data[..]);
+        let states2 = <&mut [FilterStates; 2]>::try_from(&mut states[..]);
+        let bands2 = <&mut [Bands<Q, E, S>; 2]>::try_from(&mut bands[..]);
+        if let (Ok(d), Ok(s), Ok(b)) = (data2, states2, bands2) {
+            // SAFETY: the CPU supports AVX2, checked above.
+            unsafe { avx2::filterbank_pair(d, s, b) };
+            return;
+        }
+    }
+
+    let split = |p: usize, i: usize| states[p].splits[i];
+    let mut first: [[i16; 2]; P] = std::array::from_fn(|p| split(p, 0));
+    let mut second: [[i16; 4]; P] = std::array::from_fn(|p| {
+        let [[u1, l1], [u2, l2]] = [split(p, 1), split(p, 2)];
+        [u1, l1, u2, l2]
+    });
+    let mut first34: [[i16; 2]; P] = std::array::from_fn(|p| split(p, 3));
+    let mut second34: [[i16; 4]; P] = std::array::from_fn(|p| {
+        let [u4, l4] = split(p, 4);
+        [0, 0, u4, l4]
+    });
+
+    let level2 = bands.each_mut().map(|b| &mut b.level2);
+    two_levels::<P, N, H, Q>(data, &mut first, &mut second, None, level2);
+    // Level 3 reads level 2's lowest band and writes its high band.
+    let lowest_high = bands.each_mut().map(|b| (&b.level2[3], &mut b.hp3));
+    let lp2b: [&[i16; Q]; P] = std::array::from_fn(|p| lowest_high[p].0);
+    let hp3 = lowest_high.map(|(_, h)| h);
+    let mut level4 = [[[0i16; S]; 4]; P];
+    two_levels(
+        lp2b,
+        &mut first34,
+        &mut second34,
+        Some(hp3),
+        level4.each_mut(),
+    );
+
+    // The high-pass, the channels' chains interleaved.
+    let mut hp: [[i32; 4]; P] = std::array::from_fn(|p| states[p].high_pass.map(i32::from));
+    for i in 0..S {
+        for ((b, hp), l4) in bands.iter_mut().zip(&mut hp).zip(&level4) {
+            b.band0[i] = high_pass_step(hp, l4[3][i]);
+        }
+    }
+
+    for p in 0..P {
+        let [u1, l1, u2, l2] = second[p];
+        let [_, _, u4, l4] = second34[p];
+        states[p] = FilterStates {
+            splits: [first[p], [u1, l1], [u2, l2], first34[p], [u4, l4]],
+            high_pass: hp[p].map(|v| v as i16),
+        };
+        bands[p].hp4 = level4[p][2];
     }
 }
 
@@ -931,13 +1040,14 @@ mod sse2 {
     /// Runs `P` independent filterbanks (the same band of `P` channels) in
     /// one loop: their recurrence chains do not depend on each other, so
     /// the CPU overlaps them and `P = 2` costs little more than one.
+    #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn two_levels<const P: usize, const N: usize, const H: usize, const Q: usize>(
         data: [&[i16; N]; P],
         first: &mut [[i16; 2]; P],
         second: &mut [[i16; 4]; P],
-        mut high1: Option<&mut [[i16; H]; P]>,
-        out: &mut [[[i16; Q]; 4]; P],
+        mut high1: Option<[&mut [i16; H]; P]>,
+        mut out: [&mut [[i16; Q]; 4]; P],
     ) {
         const { assert!(N == 2 * H && H == 2 * Q && Q >= 1 && P >= 1) };
         const CU: i32 = ALL_PASS_UPPER_Q15;
@@ -969,7 +1079,7 @@ mod sse2 {
             let za = level1_step(&mut h1[p], b[0], b[1], c1);
             let zb = level1_step(&mut h1[p], b[2], b[3], c1);
             let x = _mm_unpacklo_epi32(za, zb);
-            if let Some(high) = high1.as_deref_mut() {
+            if let Some(high) = high1.as_mut() {
                 high[p][2 * j] = _mm_cvtsi128_si32(x) as i16;
                 high[p][2 * j + 1] = _mm_extract_epi16::<2>(x) as i16;
             }
@@ -987,7 +1097,7 @@ mod sse2 {
             *h2 = _mm_sub_epi32(base, _mm_madd_epi16(y, c2));
             let s = _mm_shuffle_epi32::<0b10_11_00_01>(y);
             let (d, a) = (_mm_sub_epi32(y, s), _mm_add_epi32(y, s));
-            let [hpa, lpa, hpb, lpb] = &mut out[p];
+            let [hpa, lpa, hpb, lpb] = &mut *out[p];
             hpa[j] = _mm_cvtsi128_si32(d) as i16;
             lpa[j] = _mm_cvtsi128_si32(a) as i16;
             hpb[j] = _mm_extract_epi16::<4>(d) as i16;
@@ -1027,45 +1137,148 @@ mod sse2 {
     }
 }
 
-/// AVX2 version of [`sse2::two_levels`] for two channels that share
-/// registers instead of only a loop: level 1's two recurrences of both
+/// AVX2 version of the whole filterbank for two channels, which share
+/// registers as well as one loop: level 1's two recurrences of both
 /// channels in one 4-lane vector, level 2's four of both in one 8-lane
-/// vector, so each step is one set of instructions for both. Level 2's
-/// outputs are stored a whole vector per step and sorted into the band
-/// arrays after the loop. Value intrinsics only, as in [`sse2`].
+/// vector, levels 3 and 4 in a 4-lane vector each, running behind level 2
+/// in the same loop, and the two high-passes behind level 4 (see
+/// [`filterbank_pair`]). Outputs are stored a whole vector per step and
+/// sorted into the band arrays after the loop. Value intrinsics only, as
+/// in [`sse2`].
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
     use std::arch::x86_64::*;
 
-    /// See [`super::two_levels`]: the same arithmetic, for `P = 2`.
+    const CU: i16 = ALL_PASS_UPPER_Q15 as i16;
+    const CL: i16 = ALL_PASS_LOWER_Q15 as i16;
+
+    /// The pmaddwd multipliers of splits in lanes [upper, lower, upper,
+    /// lower]: c in the low half of each i32 lane and 0 in the high half,
+    /// so that the high half of the other operand (above an `int16_t`
+    /// output: not sign-extended) is ignored.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub(super) fn two_levels_pair<const N: usize, const H: usize, const Q: usize>(
+    fn split_coefs() -> __m128i {
+        _mm_set_epi16(0, CL, 0, CU, 0, CL, 0, CU)
+    }
+
+    /// The halved `t` a split's recurrences start a frame with (see
+    /// [`half_start`]), lanes [upper A, lower A, upper B, lower B]:
+    /// `states` are the stored `int16_t` states ([upper, lower] of channel
+    /// A, then of B), `x` the split's first inputs [x[0], x[1]] of A, then
+    /// of B (the low 16 bits of each lane).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn split_start(states: [[i16; 2]; 2], x: __m128i) -> __m128i {
+        let [[ua, la], [ub, lb]] = states.map(|s| s.map(load_state));
+        let start = _mm_set_epi32(lb, ub, la, ua);
+        _mm_srai_epi32::<1>(_mm_add_epi32(start, _mm_madd_epi16(x, split_coefs())))
+    }
+
+    /// One step of a split's two recurrences for both channels, lanes as in
+    /// [`split_start`], in halved look-ahead form with the base computed
+    /// here from the split's inputs: `now` = [x[2k], x[2k + 1]] of each
+    /// channel, `ahead` = [x[2k + 2], x[2k + 3]] (zeros past the end of the
+    /// frame). `hb = (x << 14) + (c·x_ahead >> 1)` is
+    /// [`allpass_half_bases`]' `((x << 15) + c·x_ahead) >> 1` (`x << 15`
+    /// is even). Returns [hp A, lp A, hp B, lp B] (`yu − yl`, `yl + yu`) in
+    /// the low 16 bits of each lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn split_step(h: &mut __m128i, now: __m128i, ahead: __m128i) -> __m128i {
+        let c = split_coefs();
+        let y = _mm_srai_epi32::<15>(*h);
+        let base = _mm_add_epi32(
+            _mm_madd_epi16(now, _mm_set1_epi32(1 << 14)),
+            _mm_srai_epi32::<1>(_mm_madd_epi16(ahead, c)),
+        );
+        *h = _mm_sub_epi32(base, _mm_madd_epi16(y, c));
+        let s = _mm_shuffle_epi32::<0b10_11_00_01>(y);
+        _mm_blend_epi32::<0b1010>(_mm_sub_epi32(y, s), _mm_add_epi32(y, s))
+    }
+
+    /// [`split_step`] on 8 lanes: two sibling splits of each channel
+    /// (level 2), [A's high half upper, lower, A's low half upper, lower,
+    /// then B's]; returns the four quarter bands of A, then of B.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn split_step_wide(h: &mut __m256i, now: __m256i, ahead: __m256i) -> __m256i {
+        let c = _mm256_broadcastsi128_si256(split_coefs());
+        let y = _mm256_srai_epi32::<15>(*h);
+        let base = _mm256_add_epi32(
+            _mm256_madd_epi16(now, _mm256_set1_epi32(1 << 14)),
+            _mm256_srai_epi32::<1>(_mm256_madd_epi16(ahead, c)),
+        );
+        *h = _mm256_sub_epi32(base, _mm256_madd_epi16(y, c));
+        let s = _mm256_shuffle_epi32::<0b10_11_00_01>(y);
+        _mm256_blend_epi32::<0b1010_1010>(_mm256_sub_epi32(y, s), _mm256_add_epi32(y, s))
+    }
+
+    /// Level 3's inputs for one step from two consecutive level-2 outputs
+    /// (their lowest band, lanes 3 and 7): [low[2k], low[2k + 1]] of A,
+    /// then of B.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn lowest_pair(z0: __m256i, z1: __m256i) -> __m128i {
+        // [z0[2], z1[2], z0[3], z1[3] | z0[6], z1[6], z0[7], z1[7]].
+        let t = _mm256_unpackhi_epi32(z0, z1);
+        // 64-bit lanes 1 and 3.
+        _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b11_01_11_01>(t))
+    }
+
+    /// Level 4's inputs for one step from two consecutive level-3 outputs
+    /// (their low band, lanes 1 and 3): [lp[2m], lp[2m + 1]] of A, then of
+    /// B.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn low_pair(w0: __m128i, w1: __m128i) -> __m128i {
+        _mm_blend_epi32::<0b1010>(_mm_shuffle_epi32::<0b11_11_01_01>(w0), w1)
+    }
+
+    /// The filterbank of two channels (see [`super::filterbank`]) in one
+    /// loop. Levels 1 and 2 run as in [`sse2::two_levels`] (level 2 one
+    /// block behind level 1). Level 3's step k needs level 2's lowest band
+    /// up to sample 2k + 3, level 4's step m level 3's low band up to
+    /// 2m + 3, and the high-pass's step m level 4's low band at m: so every
+    /// four blocks of level 2 (a "quad", eight level-1 steps), the loop
+    /// runs two steps of level 3, on the quad's outputs and the previous
+    /// quad's, then one of level 4 and of the high-pass, on the previous
+    /// two quads'. Within a quad the five chains are independent, so
+    /// levels 2 to 4 and the high-pass run in the shadow of level 1's chain,
+    /// which alone sets the pace: the second pass over levels 3 and 4 (a
+    /// 30-step chain for 30 ms frames) and the 15-step high-pass chain after
+    /// it are gone. Each recurrence does the arithmetic of
+    /// [`two_levels_portable`] (or [`high_pass_step`]) in the same order,
+    /// including every level's zero look-ahead at the end of the frame, so
+    /// the outputs and the stored `int16_t` states are the same.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn filterbank_pair<
+        const N: usize,
+        const Q: usize,
+        const E: usize,
+        const S: usize,
+    >(
         data: [&[i16; N]; 2],
-        first: &mut [[i16; 2]; 2],
-        second: &mut [[i16; 4]; 2],
-        mut high1: Option<&mut [[i16; H]; 2]>,
-        out: &mut [[[i16; Q]; 4]; 2],
+        states: &mut [FilterStates; 2],
+        bands: &mut [Bands<Q, E, S>; 2],
     ) {
-        const { assert!(N == 2 * H && H == 2 * Q && Q >= 1) };
-        const CU: i16 = ALL_PASS_UPPER_Q15 as i16;
-        const CL: i16 = ALL_PASS_LOWER_Q15 as i16;
+        const { assert!(N == 4 * Q && Q == 2 * E && E == 2 * S && S >= 2) };
         let mut hb = [[0i32; N]; 2];
         allpass_half_bases(data[0], &mut hb[0]);
         allpass_half_bases(data[1], &mut hb[1]);
         let [ha, hb_] = &hb;
+        let split = |i: usize| [states[0].splits[i], states[1].splits[i]];
 
-        // pmaddwd multipliers: c in the low half of each i32 lane.
-        let c1 = _mm_set_epi16(0, CL, 0, CU, 0, CL, 0, CU);
-        let c2 = _mm256_set_epi16(0, CL, 0, CU, 0, CL, 0, CU, 0, CL, 0, CU, 0, CL, 0, CU);
-        let k14 = _mm256_set1_epi32(1 << 14);
-
-        // Level 1, lanes [upper A, lower A, upper B, lower B].
+        // Level 1, lanes [upper A, lower A, upper B, lower B], on bases
+        // computed up front (its inputs are the frame).
+        let c1 = split_coefs();
+        let [[ua, la], [ub, lb]] = split(0);
         let mut h1 = _mm_set_epi32(
-            half_start(first[1][1], ALL_PASS_LOWER_Q15, data[1][1]),
-            half_start(first[1][0], ALL_PASS_UPPER_Q15, data[1][0]),
-            half_start(first[0][1], ALL_PASS_LOWER_Q15, data[0][1]),
-            half_start(first[0][0], ALL_PASS_UPPER_Q15, data[0][0]),
+            half_start(lb, ALL_PASS_LOWER_Q15, data[1][1]),
+            half_start(ub, ALL_PASS_UPPER_Q15, data[1][0]),
+            half_start(la, ALL_PASS_LOWER_Q15, data[0][1]),
+            half_start(ua, ALL_PASS_UPPER_Q15, data[0][0]),
         );
         // Step k (samples 2k, 2k + 1): returns [hp A, lp A, hp B, lp B].
         let mut step = |k: usize| {
@@ -1077,67 +1290,110 @@ mod avx2 {
             // repeat 0 and 2).
             _mm_blend_epi32::<0b1010>(_mm_sub_epi32(y, s), _mm_add_epi32(y, s))
         };
-        // Block j: the second level's inputs of both channels,
-        // [high[2j], high[2j + 1], low[2j], low[2j + 1]] for A, then B.
+        // Block j: level 2's inputs of both channels,
+        // [high[2j], high[2j + 1], low[2j], low[2j + 1]] for A, then B;
+        // zeros for the look-ahead past the last block.
         let mut level1 = |j: usize| {
-            let (z1, z2) = (step(2 * j), step(2 * j + 1));
-            let (xa, xb) = (_mm_unpacklo_epi32(z1, z2), _mm_unpackhi_epi32(z1, z2));
-            if let Some(high) = high1.as_deref_mut() {
-                let (a, b): ([i32; 4], [i32; 4]) = (bytemuck::cast(xa), bytemuck::cast(xb));
-                (high[0][2 * j], high[0][2 * j + 1]) = (a[0] as i16, a[1] as i16);
-                (high[1][2 * j], high[1][2 * j + 1]) = (b[0] as i16, b[1] as i16);
+            if j == Q {
+                return _mm256_setzero_si256();
             }
-            _mm256_set_m128i(xb, xa)
+            let (z1, z2) = (step(2 * j), step(2 * j + 1));
+            _mm256_set_m128i(_mm_unpackhi_epi32(z1, z2), _mm_unpacklo_epi32(z1, z2))
         };
 
-        // Level 2, lanes [A's four, B's four]; y − s and y + s per step
-        // as [hp a, lp a, hp b, lp b] of A then of B, sorted after the loop.
+        // Level 2, lanes [A's four, B's four], one block behind level 1;
+        // lane i is channel i / 4, split 1 + i % 4 / 2, branch i % 2.
+        let mut now = level1(0);
+        let start: [i32; 8] =
+            std::array::from_fn(|i| load_state(states[i / 4].splits[1 + i % 4 / 2][i % 2]));
+        let start: __m256i = bytemuck::cast(start);
+        let c2 = _mm256_broadcastsi128_si256(c1);
+        let mut h2 = _mm256_srai_epi32::<1>(_mm256_add_epi32(start, _mm256_madd_epi16(now, c2)));
         let mut ys = [[0i32; 8]; Q];
-        let mut prev = level1(0);
-        let start = _mm256_set_epi32(
-            load_state(second[1][3]),
-            load_state(second[1][2]),
-            load_state(second[1][1]),
-            load_state(second[1][0]),
-            load_state(second[0][3]),
-            load_state(second[0][2]),
-            load_state(second[0][1]),
-            load_state(second[0][0]),
-        );
-        let mut h2 = _mm256_srai_epi32::<1>(_mm256_add_epi32(start, _mm256_madd_epi16(prev, c2)));
-        let level2 = |h2: &mut __m256i, prev: __m256i, x: __m256i| {
-            let y = _mm256_srai_epi32::<15>(*h2);
-            let base = _mm256_add_epi32(
-                _mm256_madd_epi16(prev, k14),
-                _mm256_srai_epi32::<1>(_mm256_madd_epi16(x, c2)),
-            );
-            *h2 = _mm256_sub_epi32(base, _mm256_madd_epi16(y, c2));
-            let s = _mm256_shuffle_epi32::<0b10_11_00_01>(y);
-            let z =
-                _mm256_blend_epi32::<0b1010_1010>(_mm256_sub_epi32(y, s), _mm256_add_epi32(y, s));
-            bytemuck::cast::<__m256i, [i32; 8]>(z)
-        };
-        for j in 1..Q {
-            let x = level1(j);
-            ys[j - 1] = level2(&mut h2, prev, x);
-            prev = x;
-        }
-        // The last second-level step looks ahead into zeros.
-        ys[Q - 1] = level2(&mut h2, prev, _mm256_setzero_si256());
 
-        for (p, out) in out.iter_mut().enumerate() {
-            let [hpa, lpa, hpb, lpb] = out;
+        // Levels 3 and 4, lanes [upper A, lower A, upper B, lower B]. Level
+        // 3's step k runs on pairs k and k + 1 of its inputs (level 2's
+        // lowest band), level 4's step m on pairs m and m + 1 of level 3's
+        // low band. Carried from quad to quad: level 3's last input pair
+        // `x`, its last output `w`, level 4's last input pair `l`.
+        let zero = _mm_setzero_si128();
+        let (mut h3, mut h4, mut x, mut w, mut l) = (zero, zero, zero, zero, zero);
+        let (mut ws, mut vs) = ([[0i32; 4]; E], [[0i32; 4]; S]);
+        // Level 4's step m, and the high-pass on its low band.
+        let mut hp: [[i32; 4]; 2] = states.map(|s| s.high_pass.map(i32::from));
+        let mut level4 = |m: usize, h4: &mut __m128i, now: __m128i, ahead: __m128i| {
+            let v: [i32; 4] = bytemuck::cast(split_step(h4, now, ahead));
+            for (p, b) in bands.iter_mut().enumerate() {
+                b.band0[m] = high_pass_step(&mut hp[p], v[2 * p + 1] as i16);
+            }
+            vs[m] = v;
+        };
+        // One loop body (the chains' states stay in registers).
+        for q in 0..S {
+            // Level 2's steps 4q .. 4q + 3 (level 1 one block ahead).
+            let mut z = [_mm256_setzero_si256(); 4];
+            for (i, z) in z.iter_mut().enumerate() {
+                let ahead = level1(4 * q + i + 1);
+                *z = split_step_wide(&mut h2, now, ahead);
+                ys[4 * q + i] = bytemuck::cast(*z);
+                now = ahead;
+            }
+            // Level 3's input pairs 2q and 2q + 1.
+            let (xa, xb) = (lowest_pair(z[0], z[1]), lowest_pair(z[2], z[3]));
+            // Level 3's step 2q − 1 (its start in the first quad), which
+            // completes level 4's input pair q − 1, then level 4's step
+            // q − 2 (its start in the second quad).
+            if q == 0 {
+                h3 = split_start(split(3), xa);
+            } else {
+                let wa = split_step(&mut h3, x, xa);
+                ws[2 * q - 1] = bytemuck::cast(wa);
+                let la = low_pair(w, wa);
+                if q == 1 {
+                    h4 = split_start(split(4), la);
+                } else {
+                    level4(q - 2, &mut h4, l, la);
+                }
+                l = la;
+            }
+            // Level 3's step 2q.
+            w = split_step(&mut h3, xa, xb);
+            ws[2 * q] = bytemuck::cast(w);
+            x = xb;
+        }
+        // The last steps of levels 3 and 4 look ahead into zeros.
+        let wa = split_step(&mut h3, x, zero);
+        ws[E - 1] = bytemuck::cast(wa);
+        let la = low_pair(w, wa);
+        level4(S - 2, &mut h4, l, la);
+        level4(S - 1, &mut h4, la, zero);
+
+        let (l1, l2): ([i32; 4], [i32; 8]) = (bytemuck::cast(h1), bytemuck::cast(h2));
+        let (l3, l4): ([i32; 4], [i32; 4]) = (bytemuck::cast(h3), bytemuck::cast(h4));
+        for (p, (b, s)) in bands.iter_mut().zip(states.iter_mut()).enumerate() {
+            let [hpa, lpa, hpb, lpb] = &mut b.level2;
             for (j, y) in ys.iter().enumerate() {
                 let y = &y[4 * p..4 * p + 4];
                 (hpa[j], lpa[j], hpb[j], lpb[j]) =
                     (y[0] as i16, y[1] as i16, y[2] as i16, y[3] as i16);
             }
-        }
-        let (l1, l2): ([i32; 4], [i32; 8]) = (bytemuck::cast(h1), bytemuck::cast(h2));
-        for p in 0..2 {
-            first[p] = [l1[2 * p], l1[2 * p + 1]].map(store_state_half);
-            second[p] =
-                [l2[4 * p], l2[4 * p + 1], l2[4 * p + 2], l2[4 * p + 3]].map(store_state_half);
+            for (h, w) in b.hp3.iter_mut().zip(&ws) {
+                *h = w[2 * p] as i16;
+            }
+            for (h, v) in b.hp4.iter_mut().zip(&vs) {
+                *h = v[2 * p] as i16;
+            }
+            let lanes = [
+                &l1[2 * p..],
+                &l2[4 * p..],
+                &l2[4 * p + 2..],
+                &l3[2 * p..],
+                &l4[2 * p..],
+            ];
+            for (s, l) in s.splits.iter_mut().zip(lanes) {
+                *s = [l[0], l[1]].map(store_state_half);
+            }
+            s.high_pass = hp[p].map(|v| v as i16);
         }
     }
 }
@@ -1243,8 +1499,10 @@ impl Core {
 /// The C code runs five `SplitFilter`s one after the other, each running
 /// its upper and then its lower all-pass recurrence to completion. Here
 /// levels 1 and 2 (six recurrences) run in one loop ([`two_levels`]), and
-/// so do levels 3 and 4, for all `P` channels. `H`, `Q`, `E` and `S` are
-/// `N / 2`, `N / 4`, `N / 8` and `N / 16`, the band lengths, as constants.
+/// so do levels 3 and 4, for all `P` channels; two channels with AVX2 run
+/// all four levels and the high-pass in one loop (see [`filterbank`]).
+/// `H`, `Q`, `E` and `S` are `N / 2`, `N / 4`, `N / 8` and `N / 16`, the
+/// band lengths, as constants.
 /// The arithmetic and the order of each recurrence are unchanged, so the
 /// outputs and the stored states are the same as one channel at a time.
 #[inline(always)]
@@ -1262,66 +1520,35 @@ fn calculate_features<
 ) -> [i16; P] {
     const { assert!(N == 2 * H && H == 2 * Q && Q == 2 * E && E == 2 * S && N <= 240) };
 
-    // Levels 1 and 2 (bands 0, 1, 2): 3000–4000, 2000–3000, 1000–2000
-    // and 0–1000 Hz.
-    let mut level2 = [[[0i16; Q]; 4]; P];
-    let mut first: [[i16; 2]; P] =
-        std::array::from_fn(|p| [cores[p].upper_state[0], cores[p].lower_state[0]]);
-    let mut second: [[i16; 4]; P] = std::array::from_fn(|p| {
-        let (u, l) = (&cores[p].upper_state, &cores[p].lower_state);
-        [u[1], l[1], u[2], l[2]]
-    });
-    two_levels::<P, N, H, Q>(data, &mut first, &mut second, None, &mut level2);
-
-    // Levels 3 and 4 (bands 3, 4) on 0–1000 Hz: 500–1000 Hz from the
-    // first split, and 250–500 and 0–250 Hz from the split of its low
-    // half (lanes 2 and 3; lanes 0 and 1 are not used).
-    let mut hp3 = [[0i16; E]; P];
-    let mut level4 = [[[0i16; S]; 4]; P];
-    let mut first34: [[i16; 2]; P] =
-        std::array::from_fn(|p| [cores[p].upper_state[3], cores[p].lower_state[3]]);
-    let mut second34: [[i16; 4]; P] =
-        std::array::from_fn(|p| [0, 0, cores[p].upper_state[4], cores[p].lower_state[4]]);
-    let lp2b: [&[i16; Q]; P] = std::array::from_fn(|p| &level2[p][3]);
-    two_levels(
-        lp2b,
-        &mut first34,
-        &mut second34,
-        Some(&mut hp3),
-        &mut level4,
-    );
-
-    // 80–250 Hz: the high-pass on 0–250 Hz (the channels' chains
-    // interleaved).
-    let mut band0 = [[0i16; S]; P];
-    let mut hp: [[i32; 4]; P] = std::array::from_fn(|p| cores[p].hp_filter_state.map(i32::from));
-    for i in 0..S {
-        for p in 0..P {
-            band0[p][i] = high_pass_step(&mut hp[p], level4[p][3][i]);
+    let mut states: [FilterStates; P] = std::array::from_fn(|p| {
+        let c = &cores[p];
+        FilterStates {
+            splits: std::array::from_fn(|i| [c.upper_state[i], c.lower_state[i]]),
+            high_pass: c.hp_filter_state,
         }
-    }
+    });
+    let mut bands = [Bands::<Q, E, S>::ZERO; P];
+    filterbank::<P, N, H, Q, E, S>(data, &mut states, &mut bands);
 
     let mut totals = [0i16; P];
     for (p, core) in cores.into_iter().enumerate() {
-        let (us, ls) = (&mut core.upper_state, &mut core.lower_state);
-        [us[0], ls[0]] = first[p];
-        [us[1], ls[1], us[2], ls[2]] = second[p];
-        [us[3], ls[3]] = first34[p];
-        [us[4], ls[4]] = [second34[p][2], second34[p][3]];
-        core.hp_filter_state = hp[p].map(|v| v as i16);
+        for (i, [u, l]) in states[p].splits.into_iter().enumerate() {
+            (core.upper_state[i], core.lower_state[i]) = (u, l);
+        }
+        core.hp_filter_state = states[p].high_pass;
 
         // Same order as the C code (it decides when `total_energy` stops
         // accumulating).
-        let [hp2a, lp2a, hp2b, _] = &level2[p];
-        let [_, _, hp4, _] = &level4[p];
+        let b = &bands[p];
+        let [hp2a, lp2a, hp2b, _] = &b.level2;
         let f = &mut features[p];
         let total_energy = &mut totals[p];
         f[5] = log_of_energy(hp2a, OFFSET_VECTOR[5], total_energy);
         f[4] = log_of_energy(lp2a, OFFSET_VECTOR[4], total_energy);
         f[3] = log_of_energy(hp2b, OFFSET_VECTOR[3], total_energy);
-        f[2] = log_of_energy(&hp3[p], OFFSET_VECTOR[2], total_energy);
-        f[1] = log_of_energy(hp4, OFFSET_VECTOR[1], total_energy);
-        f[0] = log_of_energy(&band0[p], OFFSET_VECTOR[0], total_energy);
+        f[2] = log_of_energy(&b.hp3, OFFSET_VECTOR[2], total_energy);
+        f[1] = log_of_energy(&b.hp4, OFFSET_VECTOR[1], total_energy);
+        f[0] = log_of_energy(&b.band0, OFFSET_VECTOR[0], total_energy);
     }
     totals
 }
@@ -2960,8 +3187,8 @@ mod tests {
                         [&data],
                         &mut first,
                         &mut second,
-                        Some(&mut high_a),
-                        &mut out_a,
+                        Some(high_a.each_mut()),
+                        out_a.each_mut(),
                     )
                 };
                 a = (first[0], second[0]);
@@ -2974,7 +3201,7 @@ mod tests {
             }
             // Two channels in one loop: each gets what it gets alone.
             let mut pair = ([[0i16; 2]; 2], [[0i16; 4]; 2]);
-            let (mut alone, mut shared) = (pair, pair);
+            let mut alone = pair;
             for round in 0..5_000 {
                 let data: [[i16; N]; 2] =
                     std::array::from_fn(|_| std::array::from_fn(|_| rng.uniform(32767) as i16));
@@ -2986,26 +3213,10 @@ mod tests {
                         [&data[0], &data[1]],
                         &mut pair.0,
                         &mut pair.1,
-                        Some(&mut high),
-                        &mut out,
+                        Some(high.each_mut()),
+                        out.each_mut(),
                     )
                 };
-                // Both channels sharing registers (AVX2), where the CPU has it.
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    let (mut high2, mut out2) = ([[0i16; H]; 2], [[[0i16; Q]; 4]; 2]);
-                    // SAFETY: the CPU supports AVX2, checked above.
-                    unsafe {
-                        avx2::two_levels_pair(
-                            [&data[0], &data[1]],
-                            &mut shared.0,
-                            &mut shared.1,
-                            Some(&mut high2),
-                            &mut out2,
-                        )
-                    };
-                    assert_eq!((out2, high2), (out, high), "{N}, avx2 round {round}");
-                    assert_eq!(shared, pair, "{N} samples, avx2 round {round}");
-                }
                 for p in 0..2 {
                     let mut high1 = [0i16; H];
                     let mut out1 = [[0i16; Q]; 4];
@@ -3024,6 +3235,108 @@ mod tests {
         check::<20, 10, 5>(&mut rng);
         check::<40, 20, 10>(&mut rng);
         check::<60, 30, 15>(&mut rng);
+    }
+
+    /// The filterbank of one channel, two levels at a time through the
+    /// portable version, then the high-pass: the reference for
+    /// [`filterbank`].
+    fn filterbank_portable<
+        const N: usize,
+        const H: usize,
+        const Q: usize,
+        const E: usize,
+        const S: usize,
+    >(
+        data: &[i16; N],
+        states: &mut FilterStates,
+        bands: &mut Bands<Q, E, S>,
+    ) {
+        let [s0, [u1, l1], [u2, l2], s3, [u4, l4]] = states.splits;
+        let (mut first, mut second) = (s0, [u1, l1, u2, l2]);
+        let (mut first34, mut second34) = (s3, [0, 0, u4, l4]);
+        let b = bands;
+        two_levels_portable::<N, H, Q>(data, &mut first, &mut second, None, &mut b.level2);
+        let mut level4 = [[0i16; S]; 4];
+        let (lp2b, hp3) = (&b.level2[3], Some(&mut b.hp3));
+        two_levels_portable(lp2b, &mut first34, &mut second34, hp3, &mut level4);
+        let mut hp = states.high_pass.map(i32::from);
+        for (y, &x) in b.band0.iter_mut().zip(&level4[3]) {
+            *y = high_pass_step(&mut hp, x);
+        }
+        b.hp4 = level4[2];
+        let ([u1, l1, u2, l2], [_, _, u4, l4]) = (second, second34);
+        *states = FilterStates {
+            splits: [first, [u1, l1], [u2, l2], first34, [u4, l4]],
+            high_pass: hp.map(|v| v as i16),
+        };
+    }
+
+    /// The whole filterbank of two channels at once (with AVX2: all in one
+    /// loop, levels 3 and 4 and the high-pass behind level 2) and of one
+    /// channel (two passes of two levels, then the high-pass) against the
+    /// portable version, frame by frame with the states carried over, on
+    /// frames that drive the states and every band to their extremes:
+    /// full-scale and quiet noise, DC at the rails, full-scale Nyquist and
+    /// low squares and sines (which load the lowest bands, those of levels
+    /// 3 and 4 and the high-pass), silence after full scale, lone impulses,
+    /// and each channel on its own kind of frame.
+    #[test]
+    fn filterbank_matches_portable() {
+        fn frame<const N: usize>(rng: &mut Rng) -> [i16; N] {
+            let kind = rng.below(9);
+            let (amp, period) = (rng.uniform(32767) as i16, 1 + rng.below(40) as usize);
+            let spike = rng.below(N as u64) as usize;
+            std::array::from_fn(|i| match kind {
+                0 => match rng.below(50) {
+                    0 => i16::MIN,
+                    1 => i16::MAX,
+                    _ => rng.uniform(32767) as i16,
+                },
+                1 => rng.uniform(30) as i16,
+                2 => i16::MAX,
+                3 => i16::MIN,
+                4 => [i16::MAX, i16::MIN][i % 2],
+                5 => [i16::MIN, i16::MAX][i / period % 2],
+                6 => 0,
+                7 => [0, amp][usize::from(i == spike)],
+                _ => sat(32767.0 * (i as f64 * 0.01 * period as f64).sin()),
+            })
+        }
+        fn check<const N: usize, const H: usize, const Q: usize, const E: usize, const S: usize>(
+            rng: &mut Rng,
+        ) {
+            // Each path carries its own states from frame to frame.
+            let zero = FilterStates {
+                splits: [[0; 2]; 5],
+                high_pass: [0; 4],
+            };
+            let (mut pair, mut alone, mut single) = ([zero; 2], [zero; 2], [zero; 2]);
+            for round in 0..10_000 {
+                let data: [[i16; N]; 2] = [frame(rng), frame(rng)];
+                let mut bands = [Bands::<Q, E, S>::ZERO; 2];
+                filterbank::<2, N, H, Q, E, S>([&data[0], &data[1]], &mut pair, &mut bands);
+                for p in 0..2 {
+                    let mut want = Bands::ZERO;
+                    filterbank_portable::<N, H, Q, E, S>(&data[p], &mut alone[p], &mut want);
+                    let (got, want) = ((bands[p], pair[p]), (want, alone[p]));
+                    assert_eq!(got, want, "{N} samples, pair, channel {p}, round {round}");
+
+                    // One channel: two passes of two levels.
+                    let mut one = [Bands::ZERO];
+                    let s = std::array::from_mut(&mut single[p]);
+                    filterbank::<1, N, H, Q, E, S>([&data[p]], s, &mut one);
+                    let got = (one[0], s[0]);
+                    assert_eq!(got, want, "{N} samples, one channel, round {round}");
+                }
+            }
+        }
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("no AVX2: filterbank_matches_portable checks the two-pass path only");
+        }
+        let mut rng = Rng(34);
+        check::<80, 40, 20, 10, 5>(&mut rng);
+        check::<160, 80, 40, 20, 10>(&mut rng);
+        check::<240, 120, 60, 30, 15>(&mut rng);
     }
 
     // ---- streams and the API --------------------------------------------------
