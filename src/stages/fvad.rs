@@ -97,18 +97,19 @@
 //!   taking 12 of the 24 divisions per frame off the likelihood path;
 //! - with AVX2, the Gaussian-mixture test and model update run on the six
 //!   channels at once, one per vector lane (`gmm_avx2`: no channel's update
-//!   depends on another's), with exact `f64` divisions in the lanes; the
+//!   depends on another's), with exact `f64` divisions in the lanes, and
+//!   FindMinimum's 16-value window is one vector (insertion by blends); the
 //!   scalar `Core::test_and_update_scalar` stays for other CPUs and as the
-//!   reference the tests compare it with;
-//!   FindMinimum counts its insertion point instead of branching (exact:
-//!   the window is always sorted).
+//!   reference the tests compare it with. The scalar FindMinimum counts its
+//!   insertion point instead of branching (exact: the window is always
+//!   sorted).
 //!
 //! On the agent channel of `fixtures/calls/call01.wav` (8 kHz, 30 ms frames,
-//! mode 3; `cargo bench --bench vad`) the port runs 2.2–2.4× as fast as the
-//! crate: about 0.61 µs against 1.36 µs per frame on a 2-core Zen 4 VM.
+//! mode 3; `cargo bench --bench vad`) the port runs 2.5× as fast as the
+//! crate: about 0.54 µs against 1.37 µs per frame on a 2-core AMD EPYC VM.
 //! [`Fvad::process_many`] runs several channels' filterbanks in one loop,
 //! where their chains overlap (with AVX2, in shared vectors): both channels
-//! of call01 together take 0.43 µs a frame (1.05 ms against 1.50 ms one
+//! of call01 together take 0.35 µs a frame (0.85 ms against 1.31 ms one
 //! after the other). No
 //! allocation. The only `unsafe` are the calls into the SSE2 and AVX2
 //! functions (`#[target_feature]`; SSE2 is part of the x86-64 baseline,
