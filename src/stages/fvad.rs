@@ -294,8 +294,8 @@ struct Core {
     /// [`inv_std`] of `noise_stds` / `speech_stds`, kept up to date with
     /// them (not in the C state: derived, to take the division out of the
     /// likelihood computation).
-    noise_inv_stds: [(i16, i16); TABLE_SIZE],
-    speech_inv_stds: [(i16, i16); TABLE_SIZE],
+    noise_inv_stds: [[i16; 2]; TABLE_SIZE],
+    speech_inv_stds: [[i16; 2]; TABLE_SIZE],
     frame_counter: i32,
     over_hang: i16,
     num_of_speech: i16,
@@ -1559,19 +1559,19 @@ fn calculate_features<
 /// `1 / s` in Q10 and `1 / s²` in Q14 as `WebRtcVad_GaussianProbability`
 /// derives them from the Q7 standard deviation `std`.
 #[inline(always)]
-fn inv_std(std: i16) -> (i16, i16) {
+fn inv_std(std: i16) -> [i16; 2] {
     // 131072 = 1 in Q17; (std >> 1) rounds. Q17 / Q7 = Q10.
     let inv_std = div_w32_w16(131072 + (std >> 1) as i32, std) as i16;
     let tmp16 = inv_std >> 2; // Q8
     let inv_std2 = ((tmp16 as i32 * tmp16 as i32) >> 2) as i16; // (Q8 * Q8) >> 2
-    (inv_std, inv_std2)
+    [inv_std, inv_std2]
 }
 
 /// `WebRtcVad_GaussianProbability`: the Q20 probability of Q4 `input` under
 /// a normal distribution of Q7 `mean` whose standard deviation gave
-/// `(inv_std, inv_std2)` (see [`inv_std`]), and (x − m) / s² in Q11.
+/// `[inv_std, inv_std2]` (see [`inv_std`]), and (x − m) / s² in Q11.
 #[inline(always)]
-fn gaussian_probability(input: i16, mean: i16, (inv_std, inv_std2): (i16, i16)) -> (i32, i16) {
+fn gaussian_probability(input: i16, mean: i16, [inv_std, inv_std2]: [i16; 2]) -> (i32, i16) {
     let tmp16 = (((input as i32) << 3) as i16).wrapping_sub(mean); // Q7
     let delta = ((inv_std2 as i32 * tmp16 as i32) >> 10) as i16; // Q11
                                                                  // (x - m)² / (2 s²) in Q10.
@@ -2075,9 +2075,19 @@ mod gmm_avx2 {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn load(table: &[i16; TABLE_SIZE], k: usize) -> V {
-        let mut a = [0i16; 8];
-        a[..NUM_CHANNELS].copy_from_slice(&table[k * NUM_CHANNELS..][..NUM_CHANNELS]);
-        _mm256_cvtepi16_epi32(bytemuck::cast(a))
+        // One 16-byte load: Gaussian 0 is `table[0..6]` (lanes 6 and 7 get
+        // two of Gaussian 1's values, never used), Gaussian 1 is read as
+        // `table[4..12]` and moved down two lanes.
+        let words = |i: usize| -> __m128i {
+            let a: [i16; 8] = table[i..i + 8].try_into().expect("8 values");
+            bytemuck::cast(a)
+        };
+        let v = if k == 0 {
+            words(0)
+        } else {
+            _mm_srli_si128::<4>(words(2 * NUM_CHANNELS - 8))
+        };
+        _mm256_cvtepi16_epi32(v)
     }
 
     /// Stores the channel lanes of `v` as Gaussian `k` of `table`.
@@ -2094,11 +2104,9 @@ mod gmm_avx2 {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn channels(t: &[i16; NUM_CHANNELS]) -> V {
-        let mut a = [0i32; 8];
-        for (a, &x) in a.iter_mut().zip(t) {
-            *a = x as i32;
-        }
-        bytemuck::cast(a)
+        // Built in registers: values stored one by one and loaded as a
+        // vector would stall store-to-load forwarding.
+        _mm256_cvtepi16_epi32(_mm_setr_epi16(t[0], t[1], t[2], t[3], t[4], t[5], 0, 0))
     }
 
     /// [`div_w32_w16`] lane by lane, through `f64` (AVX2 has no integer
@@ -2170,12 +2178,26 @@ mod gmm_avx2 {
     /// The cached [`super::inv_std`]s of Gaussian `k` of every channel.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn load_inv(table: &[(i16, i16); TABLE_SIZE], k: usize) -> (V, V) {
-        let (mut a, mut b) = ([1i32; 8], [1i32; 8]);
-        for (c, &(x, y)) in table[k * NUM_CHANNELS..][..NUM_CHANNELS].iter().enumerate() {
-            (a[c], b[c]) = (x as i32, y as i32);
-        }
-        (bytemuck::cast(a), bytemuck::cast(b))
+    fn load_inv(table: &[[i16; 2]; TABLE_SIZE], k: usize) -> (V, V) {
+        // The six (inv, inv2) pairs are 24 bytes: one 16-byte and one
+        // 8-byte load, then the pairs split by a shuffle.
+        let t: &[i16] = bytemuck::cast_slice(&table[k * NUM_CHANNELS..][..NUM_CHANNELS]);
+        let lo: [i16; 8] = t[..8].try_into().expect("8 values");
+        let hi: [i16; 4] = t[8..12].try_into().expect("4 values");
+        let lo: __m128i = bytemuck::cast(lo);
+        let hi = _mm_set_epi64x(0, bytemuck::cast::<[i16; 4], i64>(hi));
+        // [inv0, inv2_0, inv1, inv2_1, ...] → i32 lanes, then even/odd.
+        let a = _mm256_cvtepi16_epi32(lo); // pairs 0..4
+        let b = _mm256_cvtepi16_epi32(hi); // pairs 4..6, then zeros
+        let idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+        let (a, b) = (
+            _mm256_permutevar8x32_epi32(a, idx),
+            _mm256_permutevar8x32_epi32(b, idx),
+        );
+        // a = [inv 0..4 | inv2 0..4], b = [inv 4, 5, 0, 0 | inv2 4, 5, 0, 0].
+        let inv = _mm256_permute2x128_si256::<0x20>(a, b);
+        let inv2 = _mm256_permute2x128_si256::<0x31>(a, b);
+        (inv, inv2)
     }
 
     /// Stores new stds of Gaussian `k` (were `old`) and, if any changed
@@ -2184,7 +2206,7 @@ mod gmm_avx2 {
     #[target_feature(enable = "avx2")]
     fn update_stds(
         stds: &mut [i16; TABLE_SIZE],
-        inv: &mut [(i16, i16); TABLE_SIZE],
+        inv: &mut [[i16; 2]; TABLE_SIZE],
         k: usize,
         old: V,
         new: V,
@@ -2195,7 +2217,7 @@ mod gmm_avx2 {
             let (a, b) = inv_std(new);
             let (a, b) = (to_array(a), to_array(b));
             for c in 0..NUM_CHANNELS {
-                inv[k * NUM_CHANNELS + c] = (a[c] as i16, b[c] as i16);
+                inv[k * NUM_CHANNELS + c] = [a[c] as i16, b[c] as i16];
             }
         }
     }
@@ -2247,9 +2269,11 @@ mod gmm_avx2 {
             return false;
         }
         let a = _mm256_add_epi16(a, _mm256_set1_epi16(1));
-        // The insertion point: how many values are not larger than `f`.
-        let larger = _mm256_movemask_epi8(_mm256_cmpgt_epi16(v, _mm256_set1_epi16(f)));
-        let p = 16 - (larger.count_ones() / 2) as i16;
+        // The insertion point: how many values are not larger than `f`, the
+        // first larger one's lane, since the window is sorted (see the
+        // scalar code); 16 if none is larger.
+        let larger = _mm256_movemask_epi8(_mm256_cmpgt_epi16(v, _mm256_set1_epi16(f))) as u32;
+        let p = (larger.trailing_zeros() / 2) as i16;
         if p < 16 {
             // Every lane i moved to i + 1 (lane 0 gets zero, then `f`).
             let up = |x: V| _mm256_alignr_epi8::<14>(x, _mm256_permute2x128_si256::<0x08>(x, x));
