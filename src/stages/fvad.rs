@@ -109,7 +109,7 @@
 //! crate: about 0.54 µs against 1.37 µs per frame on a 2-core AMD EPYC VM.
 //! [`Fvad::process_many`] runs several channels' filterbanks in one loop,
 //! where their chains overlap (with AVX2, in shared vectors): both channels
-//! of call01 together take 0.35 µs a frame (0.85 ms against 1.31 ms one
+//! of call01 together take 0.34 µs a frame (0.82 ms against 1.31 ms one
 //! after the other). No
 //! allocation. The only `unsafe` are the calls into the SSE2 and AVX2
 //! functions (`#[target_feature]`; SSE2 is part of the x86-64 baseline,
