@@ -305,9 +305,8 @@ struct Core {
     low_value_vector: [[i16; 16]; NUM_CHANNELS],
     /// Smoothed median of the minima, per channel.
     mean_value: [i16; NUM_CHANNELS],
-    upper_state: [i16; 5],
-    lower_state: [i16; 5],
-    hp_filter_state: [i16; 4],
+    /// The filterbank's `upper_state`, `lower_state` and `hp_filter_state`.
+    filter: FilterStates,
 }
 
 /// `WebRtcSpl_State48khzTo8khz`, the all-pass cascade states grouped by
@@ -343,9 +342,10 @@ impl Core {
             index_vector: [[0; 16]; NUM_CHANNELS],
             low_value_vector: [[10000; 16]; NUM_CHANNELS],
             mean_value: [1600; NUM_CHANNELS],
-            upper_state: [0; 5],
-            lower_state: [0; 5],
-            hp_filter_state: [0; 4],
+            filter: FilterStates {
+                splits: [[0; 2]; 5],
+                high_pass: [0; 4],
+            },
         }
     }
 }
@@ -1521,22 +1521,13 @@ fn calculate_features<
 ) -> [i16; P] {
     const { assert!(N == 2 * H && H == 2 * Q && Q == 2 * E && E == 2 * S && N <= 240) };
 
-    let mut states: [FilterStates; P] = std::array::from_fn(|p| {
-        let c = &cores[p];
-        FilterStates {
-            splits: std::array::from_fn(|i| [c.upper_state[i], c.lower_state[i]]),
-            high_pass: c.hp_filter_state,
-        }
-    });
+    let mut states: [FilterStates; P] = cores.each_ref().map(|c| c.filter);
     let mut bands = [Bands::<Q, E, S>::ZERO; P];
     filterbank::<P, N, H, Q, E, S>(data, &mut states, &mut bands);
 
     let mut totals = [0i16; P];
     for (p, core) in cores.into_iter().enumerate() {
-        for (i, [u, l]) in states[p].splits.into_iter().enumerate() {
-            (core.upper_state[i], core.lower_state[i]) = (u, l);
-        }
-        core.hp_filter_state = states[p].high_pass;
+        core.filter = states[p];
 
         // Same order as the C code (it decides when `total_energy` stops
         // accumulating).
@@ -1784,199 +1775,197 @@ impl Core {
         let individual_test = th.individual[idx];
         let total_test = th.total[idx];
         let mut vadflag: i16 = 0;
-        {
-            let mut delta_n = [0i16; TABLE_SIZE];
-            let mut delta_s = [0i16; TABLE_SIZE];
-            let mut ngprvec = [0i16; TABLE_SIZE];
-            let mut sgprvec = [0i16; TABLE_SIZE];
-            let mut sum_log_likelihood_ratios: i32 = 0;
+        let mut delta_n = [0i16; TABLE_SIZE];
+        let mut delta_s = [0i16; TABLE_SIZE];
+        let mut ngprvec = [0i16; TABLE_SIZE];
+        let mut sgprvec = [0i16; TABLE_SIZE];
+        let mut sum_log_likelihood_ratios: i32 = 0;
 
-            for channel in 0..NUM_CHANNELS {
-                let mut h0_test: i32 = 0;
-                let mut h1_test: i32 = 0;
-                let mut noise_probability = [0i32; NUM_GAUSSIANS];
-                let mut speech_probability = [0i32; NUM_GAUSSIANS];
-                for k in 0..NUM_GAUSSIANS {
-                    let g = channel + k * NUM_CHANNELS;
-                    let (p, d) = gaussian_probability(
-                        features[channel],
-                        self.noise_means[g],
-                        self.noise_inv_stds[g],
-                    );
-                    delta_n[g] = d;
-                    noise_probability[k] = (NOISE_DATA_WEIGHTS[g] as i32).wrapping_mul(p);
-                    h0_test = h0_test.wrapping_add(noise_probability[k]);
+        for channel in 0..NUM_CHANNELS {
+            let mut h0_test: i32 = 0;
+            let mut h1_test: i32 = 0;
+            let mut noise_probability = [0i32; NUM_GAUSSIANS];
+            let mut speech_probability = [0i32; NUM_GAUSSIANS];
+            for k in 0..NUM_GAUSSIANS {
+                let g = channel + k * NUM_CHANNELS;
+                let (p, d) = gaussian_probability(
+                    features[channel],
+                    self.noise_means[g],
+                    self.noise_inv_stds[g],
+                );
+                delta_n[g] = d;
+                noise_probability[k] = (NOISE_DATA_WEIGHTS[g] as i32).wrapping_mul(p);
+                h0_test = h0_test.wrapping_add(noise_probability[k]);
 
-                    let (p, d) = gaussian_probability(
-                        features[channel],
-                        self.speech_means[g],
-                        self.speech_inv_stds[g],
-                    );
-                    delta_s[g] = d;
-                    speech_probability[k] = (SPEECH_DATA_WEIGHTS[g] as i32).wrapping_mul(p);
-                    h1_test = h1_test.wrapping_add(speech_probability[k]);
+                let (p, d) = gaussian_probability(
+                    features[channel],
+                    self.speech_means[g],
+                    self.speech_inv_stds[g],
+                );
+                delta_s[g] = d;
+                speech_probability[k] = (SPEECH_DATA_WEIGHTS[g] as i32).wrapping_mul(p);
+                h1_test = h1_test.wrapping_add(speech_probability[k]);
+            }
+
+            // log2(Pr{X|H1} / Pr{X|H0}) ~ shifts_h0 - shifts_h1.
+            let shifts_h0 = if h0_test == 0 { 31 } else { norm_w32(h0_test) };
+            let shifts_h1 = if h1_test == 0 { 31 } else { norm_w32(h1_test) };
+            let log_likelihood_ratio = shifts_h0 - shifts_h1;
+            sum_log_likelihood_ratios +=
+                log_likelihood_ratio as i32 * SPECTRUM_WEIGHT[channel] as i32;
+            // Local decision.
+            if (log_likelihood_ratio as i32 * 4) > individual_test as i32 {
+                vadflag = 1;
+            }
+
+            // Conditional probabilities of the two Gaussians.
+            let h0 = (h0_test >> 12) as i16;
+            if h0 > 0 {
+                let tmp = (((noise_probability[0] as u32) & 0xFFFF_F000) << 2) as i32;
+                ngprvec[channel] = div_w32_w16(tmp, h0) as i16;
+                ngprvec[channel + NUM_CHANNELS] = 16384i16.wrapping_sub(ngprvec[channel]);
+            } else {
+                ngprvec[channel] = 16384;
+            }
+            let h1 = (h1_test >> 12) as i16;
+            if h1 > 0 {
+                let tmp = (((speech_probability[0] as u32) & 0xFFFF_F000) << 2) as i32;
+                sgprvec[channel] = div_w32_w16(tmp, h1) as i16;
+                sgprvec[channel + NUM_CHANNELS] = 16384i16.wrapping_sub(sgprvec[channel]);
+            }
+        }
+
+        // Global decision.
+        vadflag |= (sum_log_likelihood_ratios >= total_test as i32) as i16;
+
+        // Update the models.
+        let mut maxspe: i16 = 12800;
+        for channel in 0..NUM_CHANNELS {
+            let feature = features[channel];
+            let feature_minimum = self.find_minimum(feature, channel);
+
+            let noise_global_mean =
+                weighted_average(&mut self.noise_means, channel, 0, &NOISE_DATA_WEIGHTS);
+            let tmp1_s16 = (noise_global_mean >> 6) as i16; // Q8
+
+            for k in 0..NUM_GAUSSIANS {
+                let g = channel + k * NUM_CHANNELS;
+                let nmk = self.noise_means[g];
+                let smk = self.speech_means[g];
+                let mut nsk = self.noise_stds[g];
+                let mut ssk = self.speech_stds[g];
+
+                // Noise mean, for a noise frame.
+                let mut nmk2 = nmk;
+                if vadflag == 0 {
+                    let delt = ((ngprvec[g] as i32 * delta_n[g] as i32) >> 11) as i16;
+                    nmk2 = nmk.wrapping_add(((delt as i32 * NOISE_UPDATE_CONST) >> 22) as i16);
                 }
-
-                // log2(Pr{X|H1} / Pr{X|H0}) ~ shifts_h0 - shifts_h1.
-                let shifts_h0 = if h0_test == 0 { 31 } else { norm_w32(h0_test) };
-                let shifts_h1 = if h1_test == 0 { 31 } else { norm_w32(h1_test) };
-                let log_likelihood_ratio = shifts_h0 - shifts_h1;
-                sum_log_likelihood_ratios +=
-                    log_likelihood_ratio as i32 * SPECTRUM_WEIGHT[channel] as i32;
-                // Local decision.
-                if (log_likelihood_ratio as i32 * 4) > individual_test as i32 {
-                    vadflag = 1;
+                // Long-term correction towards the minimum.
+                let ndelt = (((feature_minimum as i32) << 4) - tmp1_s16 as i32) as i16;
+                let mut nmk3 = nmk2.wrapping_add(((ndelt as i32 * BACK_ETA) >> 9) as i16);
+                let lo = ((k as i32 + 5) << 7) as i16;
+                if nmk3 < lo {
+                    nmk3 = lo;
                 }
+                let hi = ((72 + k as i32 - channel as i32) << 7) as i16;
+                if nmk3 > hi {
+                    nmk3 = hi;
+                }
+                self.noise_means[g] = nmk3;
 
-                // Conditional probabilities of the two Gaussians.
-                let h0 = (h0_test >> 12) as i16;
-                if h0 > 0 {
-                    let tmp = (((noise_probability[0] as u32) & 0xFFFF_F000) << 2) as i32;
-                    ngprvec[channel] = div_w32_w16(tmp, h0) as i16;
-                    ngprvec[channel + NUM_CHANNELS] = 16384i16.wrapping_sub(ngprvec[channel]);
+                if vadflag != 0 {
+                    // Speech mean.
+                    let delt = ((sgprvec[g] as i32 * delta_s[g] as i32) >> 11) as i16;
+                    let tmp_s16 = ((delt as i32 * SPEECH_UPDATE_CONST) >> 21) as i16;
+                    let mut smk2 = smk.wrapping_add(((tmp_s16 as i32 + 1) >> 1) as i16);
+                    let maxmu = maxspe.wrapping_add(640);
+                    if smk2 < MINIMUM_MEAN[k] {
+                        smk2 = MINIMUM_MEAN[k];
+                    }
+                    if smk2 > maxmu {
+                        smk2 = maxmu;
+                    }
+                    self.speech_means[g] = smk2;
+
+                    // Speech std.
+                    let tmp_s16 = feature.wrapping_sub(((smk as i32 + 4) >> 3) as i16);
+                    let tmp1_s32 = (delta_s[g] as i32 * tmp_s16 as i32) >> 3;
+                    let tmp2_s32 = tmp1_s32 - 4096;
+                    let tmp1_s32 = ((sgprvec[g] >> 2) as i32).wrapping_mul(tmp2_s32);
+                    let tmp2_s32 = tmp1_s32 >> 4;
+                    let den = (ssk as i32 * 10) as i16;
+                    let tmp_s16 = signed_div_16(tmp2_s32, den).wrapping_add(128);
+                    ssk = ssk.wrapping_add(tmp_s16 >> 8);
+                    if ssk < MIN_STD {
+                        ssk = MIN_STD;
+                    }
+                    if ssk != self.speech_stds[g] {
+                        // Rare: the update usually rounds to no change.
+                        self.speech_inv_stds[g] = inv_std(ssk);
+                    }
+                    self.speech_stds[g] = ssk;
                 } else {
-                    ngprvec[channel] = 16384;
-                }
-                let h1 = (h1_test >> 12) as i16;
-                if h1 > 0 {
-                    let tmp = (((speech_probability[0] as u32) & 0xFFFF_F000) << 2) as i32;
-                    sgprvec[channel] = div_w32_w16(tmp, h1) as i16;
-                    sgprvec[channel + NUM_CHANNELS] = 16384i16.wrapping_sub(sgprvec[channel]);
+                    // Noise std.
+                    let tmp_s16 = feature.wrapping_sub(nmk >> 3);
+                    let tmp1_s32 = ((delta_n[g] as i32 * tmp_s16 as i32) >> 3) - 4096;
+                    let tmp_s16 = ((ngprvec[g] as i32 + 2) >> 2) as i16;
+                    let tmp2_s32 = (tmp_s16 as i32).wrapping_mul(tmp1_s32);
+                    let tmp1_s32 = tmp2_s32 >> 14;
+                    let tmp_s16 = signed_div_16(tmp1_s32, nsk).wrapping_add(32);
+                    nsk = nsk.wrapping_add(tmp_s16 >> 6);
+                    if nsk < MIN_STD {
+                        nsk = MIN_STD;
+                    }
+                    if nsk != self.noise_stds[g] {
+                        self.noise_inv_stds[g] = inv_std(nsk);
+                    }
+                    self.noise_stds[g] = nsk;
                 }
             }
 
-            // Global decision.
-            vadflag |= (sum_log_likelihood_ratios >= total_test as i32) as i16;
+            // Separate the models if they are too close.
+            let mut noise_global_mean =
+                weighted_average(&mut self.noise_means, channel, 0, &NOISE_DATA_WEIGHTS);
+            let mut speech_global_mean =
+                weighted_average(&mut self.speech_means, channel, 0, &SPEECH_DATA_WEIGHTS);
+            let diff = ((speech_global_mean >> 9) as i16 as i32
+                - (noise_global_mean >> 9) as i16 as i32) as i16;
+            if diff < MINIMUM_DIFFERENCE[channel] {
+                let tmp_s16 = MINIMUM_DIFFERENCE[channel].wrapping_sub(diff);
+                let tmp1_s16 = ((13 * tmp_s16 as i32) >> 2) as i16;
+                let tmp2_s16 = ((3 * tmp_s16 as i32) >> 2) as i16;
+                speech_global_mean = weighted_average(
+                    &mut self.speech_means,
+                    channel,
+                    tmp1_s16,
+                    &SPEECH_DATA_WEIGHTS,
+                );
+                noise_global_mean = weighted_average(
+                    &mut self.noise_means,
+                    channel,
+                    tmp2_s16.wrapping_neg(),
+                    &NOISE_DATA_WEIGHTS,
+                );
+            }
 
-            // Update the models.
-            let mut maxspe: i16 = 12800;
-            for channel in 0..NUM_CHANNELS {
-                let feature = features[channel];
-                let feature_minimum = self.find_minimum(feature, channel);
-
-                let noise_global_mean =
-                    weighted_average(&mut self.noise_means, channel, 0, &NOISE_DATA_WEIGHTS);
-                let tmp1_s16 = (noise_global_mean >> 6) as i16; // Q8
-
+            // Keep the means from drifting too far up. (`maxspe` carries
+            // over to the next channel's speech-mean clamp, as in C.)
+            maxspe = MAXIMUM_SPEECH[channel];
+            let tmp2_s16 = (speech_global_mean >> 7) as i16;
+            if tmp2_s16 > maxspe {
+                let excess = tmp2_s16.wrapping_sub(maxspe);
                 for k in 0..NUM_GAUSSIANS {
                     let g = channel + k * NUM_CHANNELS;
-                    let nmk = self.noise_means[g];
-                    let smk = self.speech_means[g];
-                    let mut nsk = self.noise_stds[g];
-                    let mut ssk = self.speech_stds[g];
-
-                    // Noise mean, for a noise frame.
-                    let mut nmk2 = nmk;
-                    if vadflag == 0 {
-                        let delt = ((ngprvec[g] as i32 * delta_n[g] as i32) >> 11) as i16;
-                        nmk2 = nmk.wrapping_add(((delt as i32 * NOISE_UPDATE_CONST) >> 22) as i16);
-                    }
-                    // Long-term correction towards the minimum.
-                    let ndelt = (((feature_minimum as i32) << 4) - tmp1_s16 as i32) as i16;
-                    let mut nmk3 = nmk2.wrapping_add(((ndelt as i32 * BACK_ETA) >> 9) as i16);
-                    let lo = ((k as i32 + 5) << 7) as i16;
-                    if nmk3 < lo {
-                        nmk3 = lo;
-                    }
-                    let hi = ((72 + k as i32 - channel as i32) << 7) as i16;
-                    if nmk3 > hi {
-                        nmk3 = hi;
-                    }
-                    self.noise_means[g] = nmk3;
-
-                    if vadflag != 0 {
-                        // Speech mean.
-                        let delt = ((sgprvec[g] as i32 * delta_s[g] as i32) >> 11) as i16;
-                        let tmp_s16 = ((delt as i32 * SPEECH_UPDATE_CONST) >> 21) as i16;
-                        let mut smk2 = smk.wrapping_add(((tmp_s16 as i32 + 1) >> 1) as i16);
-                        let maxmu = maxspe.wrapping_add(640);
-                        if smk2 < MINIMUM_MEAN[k] {
-                            smk2 = MINIMUM_MEAN[k];
-                        }
-                        if smk2 > maxmu {
-                            smk2 = maxmu;
-                        }
-                        self.speech_means[g] = smk2;
-
-                        // Speech std.
-                        let tmp_s16 = feature.wrapping_sub(((smk as i32 + 4) >> 3) as i16);
-                        let tmp1_s32 = (delta_s[g] as i32 * tmp_s16 as i32) >> 3;
-                        let tmp2_s32 = tmp1_s32 - 4096;
-                        let tmp1_s32 = ((sgprvec[g] >> 2) as i32).wrapping_mul(tmp2_s32);
-                        let tmp2_s32 = tmp1_s32 >> 4;
-                        let den = (ssk as i32 * 10) as i16;
-                        let tmp_s16 = signed_div_16(tmp2_s32, den).wrapping_add(128);
-                        ssk = ssk.wrapping_add(tmp_s16 >> 8);
-                        if ssk < MIN_STD {
-                            ssk = MIN_STD;
-                        }
-                        if ssk != self.speech_stds[g] {
-                            // Rare: the update usually rounds to no change.
-                            self.speech_inv_stds[g] = inv_std(ssk);
-                        }
-                        self.speech_stds[g] = ssk;
-                    } else {
-                        // Noise std.
-                        let tmp_s16 = feature.wrapping_sub(nmk >> 3);
-                        let tmp1_s32 = ((delta_n[g] as i32 * tmp_s16 as i32) >> 3) - 4096;
-                        let tmp_s16 = ((ngprvec[g] as i32 + 2) >> 2) as i16;
-                        let tmp2_s32 = (tmp_s16 as i32).wrapping_mul(tmp1_s32);
-                        let tmp1_s32 = tmp2_s32 >> 14;
-                        let tmp_s16 = signed_div_16(tmp1_s32, nsk).wrapping_add(32);
-                        nsk = nsk.wrapping_add(tmp_s16 >> 6);
-                        if nsk < MIN_STD {
-                            nsk = MIN_STD;
-                        }
-                        if nsk != self.noise_stds[g] {
-                            self.noise_inv_stds[g] = inv_std(nsk);
-                        }
-                        self.noise_stds[g] = nsk;
-                    }
+                    self.speech_means[g] = self.speech_means[g].wrapping_sub(excess);
                 }
-
-                // Separate the models if they are too close.
-                let mut noise_global_mean =
-                    weighted_average(&mut self.noise_means, channel, 0, &NOISE_DATA_WEIGHTS);
-                let mut speech_global_mean =
-                    weighted_average(&mut self.speech_means, channel, 0, &SPEECH_DATA_WEIGHTS);
-                let diff = ((speech_global_mean >> 9) as i16 as i32
-                    - (noise_global_mean >> 9) as i16 as i32) as i16;
-                if diff < MINIMUM_DIFFERENCE[channel] {
-                    let tmp_s16 = MINIMUM_DIFFERENCE[channel].wrapping_sub(diff);
-                    let tmp1_s16 = ((13 * tmp_s16 as i32) >> 2) as i16;
-                    let tmp2_s16 = ((3 * tmp_s16 as i32) >> 2) as i16;
-                    speech_global_mean = weighted_average(
-                        &mut self.speech_means,
-                        channel,
-                        tmp1_s16,
-                        &SPEECH_DATA_WEIGHTS,
-                    );
-                    noise_global_mean = weighted_average(
-                        &mut self.noise_means,
-                        channel,
-                        tmp2_s16.wrapping_neg(),
-                        &NOISE_DATA_WEIGHTS,
-                    );
-                }
-
-                // Keep the means from drifting too far up. (`maxspe` carries
-                // over to the next channel's speech-mean clamp, as in C.)
-                maxspe = MAXIMUM_SPEECH[channel];
-                let tmp2_s16 = (speech_global_mean >> 7) as i16;
-                if tmp2_s16 > maxspe {
-                    let excess = tmp2_s16.wrapping_sub(maxspe);
-                    for k in 0..NUM_GAUSSIANS {
-                        let g = channel + k * NUM_CHANNELS;
-                        self.speech_means[g] = self.speech_means[g].wrapping_sub(excess);
-                    }
-                }
-                let tmp2_s16 = (noise_global_mean >> 7) as i16;
-                if tmp2_s16 > MAXIMUM_NOISE[channel] {
-                    let excess = tmp2_s16.wrapping_sub(MAXIMUM_NOISE[channel]);
-                    for k in 0..NUM_GAUSSIANS {
-                        let g = channel + k * NUM_CHANNELS;
-                        self.noise_means[g] = self.noise_means[g].wrapping_sub(excess);
-                    }
+            }
+            let tmp2_s16 = (noise_global_mean >> 7) as i16;
+            if tmp2_s16 > MAXIMUM_NOISE[channel] {
+                let excess = tmp2_s16.wrapping_sub(MAXIMUM_NOISE[channel]);
+                for k in 0..NUM_GAUSSIANS {
+                    let g = channel + k * NUM_CHANNELS;
+                    self.noise_means[g] = self.noise_means[g].wrapping_sub(excess);
                 }
             }
         }
@@ -2292,6 +2281,19 @@ mod gmm_avx2 {
         true
     }
 
+    /// The `maxspe` each channel's speech means are clamped against: C
+    /// carries it from channel to channel, 12800 for the first and the
+    /// previous channel's maximum after that.
+    const SPEECH_CEILING: [i16; NUM_CHANNELS] = {
+        let mut c = [12800; NUM_CHANNELS];
+        let mut i = 1;
+        while i < NUM_CHANNELS {
+            c[i] = MAXIMUM_SPEECH[i - 1];
+            i += 1;
+        }
+        c
+    };
+
     /// See [`Core::test_and_update`].
     #[target_feature(enable = "avx2")]
     pub(super) fn test_and_update(
@@ -2349,14 +2351,9 @@ mod gmm_avx2 {
             *m = core.smoothed_median(c);
         }
         let fmin = channels(&minima);
-        let tmp1_s16 = w16(sra::<6>(weighted(&nm, &nw))); // Q8
-                                                          // The speech-mean ceiling: C carries `maxspe` from channel to
-                                                          // channel, 12800 for the first and the previous channel's maximum
-                                                          // after that.
-        let mut maxspe = [0i16; NUM_CHANNELS];
-        maxspe[0] = 12800;
-        maxspe[1..].copy_from_slice(&MAXIMUM_SPEECH[..NUM_CHANNELS - 1]);
-        let maxmu = add(channels(&maxspe), splat(640));
+        // The noise model's global mean in Q8.
+        let tmp1_s16 = w16(sra::<6>(weighted(&nm, &nw)));
+        let maxmu = add(channels(&SPEECH_CEILING), splat(640));
         let channel_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         for k in 0..NUM_GAUSSIANS {
             let (nmk, smk) = (nm[k], sm[k]);
@@ -2632,9 +2629,10 @@ mod tests {
             index_vector,
             low_value_vector,
             mean_value: c.mean_value,
-            upper_state: c.upper_state,
-            lower_state: c.lower_state,
-            hp_filter_state: c.hp_filter_state,
+            filter: FilterStates {
+                splits: std::array::from_fn(|i| [c.upper_state[i], c.lower_state[i]]),
+                high_pass: c.hp_filter_state,
+            },
         }
     }
 
@@ -2674,9 +2672,7 @@ mod tests {
             index_vector,
             low_value_vector,
             mean_value,
-            upper_state,
-            lower_state,
-            hp_filter_state
+            filter
         );
         if port.thresholds != thresholds_of(c) {
             return Some(format!(
