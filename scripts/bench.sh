@@ -37,6 +37,10 @@
 #   5. Prints a Markdown table (median wall, realtime factor = stereo audio seconds per
 #      wall second, median peak RSS, callprep/Python speed ratios at equal worker counts,
 #      2-vs-1 thread scaling) plus machine info, and writes it to target/bench/results.md.
+#      The python-wN-warm rows and ratios take the same Python runs from the moment every
+#      worker has imported librosa and warmed up (py_reference.py reports its start-up and
+#      its work separately): the throughput of a batch long enough that start-up does not
+#      count. callprep starts in milliseconds, so its wall needs no such split.
 #      Raw per-run measurements: target/bench/runs.jsonl; per-run logs: target/bench/logs/.
 set -euo pipefail
 
@@ -220,10 +224,10 @@ CPU_MODEL="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'
 "$PY" - "$RUNS" "$RESULTS" "$CORPUS" "$CORPUS_FILES" "$CORPUS_SECONDS" "$LONG_WAV" "$LONG_SECONDS" \
     "$(nproc)" "${CPU_MODEL:-unknown}" "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" "$REPEATS" \
     "$("$CALLPREP" --version 2>/dev/null | head -n1 || echo callprep)" \
-    "$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')" "$OUT" "$LOADAVG" <<'EOF'
-import json, statistics, sys
+    "$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')" "$OUT" "$LOADAVG" "$LOGS" <<'EOF'
+import json, re, statistics, sys
 (runs_path, results_path, corpus, n_files, corpus_s, long_wav, long_s,
- nproc, cpu, date, repeats, callprep_version, git_rev, out_dir, loadavg) = sys.argv[1:]
+ nproc, cpu, date, repeats, callprep_version, git_rev, out_dir, loadavg, logs) = sys.argv[1:]
 corpus_s, long_s = float(corpus_s), float(long_s)
 
 runs, mem = {}, {}
@@ -260,6 +264,33 @@ for key, label, inp, secs in configs:
         rcs = ",".join(str(m.get("rc")) for m in ms) or "not run"
         rows.append(f"| {key} | {label} | {inp} | {secs / 3600:.2f} | FAILED (rc {rcs}) | | | | | 0/{len(ms)} |")
 
+# The Python reference's fixed cost (interpreter, imports, pool start-up, every
+# worker's librosa import and warm-up) against the work after it, from the
+# timed runs' own reports: the work part is its throughput on a long batch.
+warm = {}
+for key in ("python-w1", "python-w2"):
+    parts = []
+    for rep in range(1, int(repeats) + 1):
+        try:
+            m = re.search(r"startup ([0-9.]+) s, work ([0-9.]+) s", open(f"{logs}/{key}.{rep}.log").read())
+        except OSError:
+            m = None
+        if m:
+            parts.append((float(m.group(1)), float(m.group(2))))
+    if parts:
+        up = statistics.median(p[0] for p in parts)
+        work = statistics.median(p[1] for p in parts)
+        warm[key] = work
+        rows.append(f"| {key}-warm | same runs, time after every worker is warmed up | corpus | "
+                    f"{corpus_s / 3600:.2f} | {work:.2f} | "
+                    f"{min(p[1] for p in parts):.2f}–{max(p[1] for p in parts):.2f} | "
+                    f"{corpus_s / work:.0f}× | | | {len(parts)}/{repeats} (start-up {up:.2f} s) |")
+
+def warm_ratio(py, cp, what):
+    if py in warm and cp in med:
+        return f"- {what}: **{warm[py] / med[cp]:.2f}×**"
+    return f"- {what}: n/a"
+
 def ratio(num, den, what):
     if num in med and den in med:
         return f"- {what}: **{med[num] / med[den]:.2f}×**"
@@ -289,6 +320,10 @@ lines = [
     "",
     ratio("python-w1", "callprep-t1", "callprep vs Python, 1 worker (Python wall / callprep wall)"),
     ratio("python-w2", "callprep-t2", "callprep vs Python, 2 workers (Python wall / callprep wall)"),
+    warm_ratio("python-w1", "callprep-t1",
+               "callprep vs warmed-up Python, 1 worker (Python wall after start-up / callprep wall)"),
+    warm_ratio("python-w2", "callprep-t2",
+               "callprep vs warmed-up Python, 2 workers (Python wall after start-up / callprep wall)"),
     ratio("callprep-t1", "callprep-t2", "callprep scaling 1→2 threads, corpus (t1 wall / t2 wall)"),
     ratio("long-callprep-t1", "long-callprep-t2", "callprep scaling 1→2 threads, single long call (t1 wall / t2 wall)"),
     ratio("python-w1", "python-w2", "Python scaling 1→2 workers, corpus (w1 wall / w2 wall)"),
