@@ -1310,7 +1310,6 @@ mod avx2 {
         let start: __m256i = bytemuck::cast(start);
         let c2 = _mm256_broadcastsi128_si256(c1);
         let mut h2 = _mm256_srai_epi32::<1>(_mm256_add_epi32(start, _mm256_madd_epi16(now, c2)));
-        let mut ys = [[0i32; 8]; Q];
 
         // Levels 3 and 4, lanes [upper A, lower A, upper B, lower B]. Level
         // 3's step k runs on pairs k and k + 1 of its inputs (level 2's
@@ -1322,7 +1321,11 @@ mod avx2 {
         let (mut ws, mut vs) = ([[0i32; 4]; E], [[0i32; 4]; S]);
         // Level 4's step m, and the high-pass on its low band.
         let mut hp: [[i32; 4]; 2] = states.map(|s| s.high_pass.map(i32::from));
-        let mut level4 = |m: usize, h4: &mut __m128i, now: __m128i, ahead: __m128i| {
+        let mut level4 = |bands: &mut [Bands<Q, E, S>; 2],
+                          m: usize,
+                          h4: &mut __m128i,
+                          now: __m128i,
+                          ahead: __m128i| {
             let v: [i32; 4] = bytemuck::cast(split_step(h4, now, ahead));
             for (p, b) in bands.iter_mut().enumerate() {
                 b.band0[m] = high_pass_step(&mut hp[p], v[2 * p + 1] as i16);
@@ -1336,7 +1339,14 @@ mod avx2 {
             for (i, z) in z.iter_mut().enumerate() {
                 let ahead = level1(4 * q + i + 1);
                 *z = split_step_wide(&mut h2, now, ahead);
-                ys[4 * q + i] = bytemuck::cast(*z);
+                // Level 2's outputs go straight to the bands (lane 4p + r
+                // is channel p's band r).
+                let y: [i32; 8] = bytemuck::cast(*z);
+                for (p, b) in bands.iter_mut().enumerate() {
+                    for (r, band) in b.level2.iter_mut().enumerate() {
+                        band[4 * q + i] = y[4 * p + r] as i16;
+                    }
+                }
                 now = ahead;
             }
             // Level 3's input pairs 2q and 2q + 1.
@@ -1353,7 +1363,7 @@ mod avx2 {
                 if q == 1 {
                     h4 = split_start(split(4), la);
                 } else {
-                    level4(q - 2, &mut h4, l, la);
+                    level4(bands, q - 2, &mut h4, l, la);
                 }
                 l = la;
             }
@@ -1366,18 +1376,12 @@ mod avx2 {
         let wa = split_step(&mut h3, x, zero);
         ws[E - 1] = bytemuck::cast(wa);
         let la = low_pair(w, wa);
-        level4(S - 2, &mut h4, l, la);
-        level4(S - 1, &mut h4, la, zero);
+        level4(bands, S - 2, &mut h4, l, la);
+        level4(bands, S - 1, &mut h4, la, zero);
 
         let (l1, l2): ([i32; 4], [i32; 8]) = (bytemuck::cast(h1), bytemuck::cast(h2));
         let (l3, l4): ([i32; 4], [i32; 4]) = (bytemuck::cast(h3), bytemuck::cast(h4));
         for (p, (b, s)) in bands.iter_mut().zip(states.iter_mut()).enumerate() {
-            let [hpa, lpa, hpb, lpb] = &mut b.level2;
-            for (j, y) in ys.iter().enumerate() {
-                let y = &y[4 * p..4 * p + 4];
-                (hpa[j], lpa[j], hpb[j], lpb[j]) =
-                    (y[0] as i16, y[1] as i16, y[2] as i16, y[3] as i16);
-            }
             for (h, w) in b.hp3.iter_mut().zip(&ws) {
                 *h = w[2 * p] as i16;
             }
