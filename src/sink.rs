@@ -75,7 +75,11 @@ where
             }
             r => r?,
         };
-        let mut w = BufWriter::with_capacity(64 * 1024, f);
+        // Chunk WAVs and `.npy` files arrive as one or two large writes
+        // (whole buffers), which a `BufWriter` smaller than them passes
+        // straight to the file: a big buffer would only add a copy. The
+        // small writes of manifests and reports still get batched.
+        let mut w = BufWriter::with_capacity(8 * 1024, f);
         fill(&mut w)?;
         w.into_inner().map_err(|e| e.into_error())?;
         Ok(())

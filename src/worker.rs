@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -299,8 +299,15 @@ fn run_chunk_job(
     let rate = seg.sample_rate_hz;
     // Fault injection for the integration tests: a bug inside one file's
     // chunk job must become that file's error, not stop the batch.
-    if std::env::var_os("CALLPREP_TEST_PANIC")
-        .is_some_and(|v| !v.is_empty() && input.source.contains(&*v.to_string_lossy()))
+    static TEST_PANIC: OnceLock<Option<String>> = OnceLock::new();
+    let test_panic = TEST_PANIC.get_or_init(|| {
+        std::env::var_os("CALLPREP_TEST_PANIC")
+            .map(|v| v.to_string_lossy().into_owned())
+            .filter(|v| !v.is_empty())
+    });
+    if test_panic
+        .as_deref()
+        .is_some_and(|v| input.source.contains(v))
     {
         panic!("injected by CALLPREP_TEST_PANIC");
     }
