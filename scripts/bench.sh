@@ -41,6 +41,10 @@
 #      worker has imported librosa and warmed up (py_reference.py reports its start-up and
 #      its work separately): the throughput of a batch long enough that start-up does not
 #      count. callprep starts in milliseconds, so its wall needs no such split.
+#      The two do not cut the same amount of audio into chunks (callprep pads and merges;
+#      the reference is the textbook py-webrtcvad collector): the per-output-hour ratios
+#      divide each wall by the hours of chunks written. Decode and VAD scale with the input,
+#      so the ratio of an identical job lies between the per-input and per-output ones.
 #      Raw per-run measurements: target/bench/runs.jsonl; per-run logs: target/bench/logs/.
 set -euo pipefail
 
@@ -209,6 +213,12 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
             log "  FAILED -- last lines of $logf:"
             tail -n 5 "$logf" >&2 || true
         fi
+        # How much audio the run cut into chunks (its output), for the
+        # per-output-hour comparison; Python prints it in its log line.
+        if [[ -f "$RUN_OUT/report.json" ]]; then
+            "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["totals"]["speech_hours_out"])' \
+                "$RUN_OUT/report.json" > "$LOGS/$cfg.$rep.out_hours" || true
+        fi
         rm -rf "$RUN_OUT"
         sync
         sleep 1
@@ -291,6 +301,24 @@ def warm_ratio(py, cp, what):
         return f"- {what}: **{warm[py] / med[cp]:.2f}×**"
     return f"- {what}: n/a"
 
+# Hours of audio each configuration cut into chunks (the same in every run).
+def out_hours(key):
+    try:
+        if key.startswith("python"):
+            m = re.search(r"\(([0-9.]+) s in chunks\)", open(f"{logs}/{key}.1.log").read())
+            return float(m.group(1)) / 3600 if m else None
+        return float(open(f"{logs}/{key}.1.out_hours").read())
+    except (OSError, ValueError):
+        return None
+
+def per_output_ratio(py, cp, what):
+    po, co = out_hours(py), out_hours(cp)
+    if py in warm and cp in med and po and co:
+        r = (warm[py] / po) / (med[cp] / co)
+        return (f"- {what}: **{r:.2f}×** (output: Python {po:.2f} h of chunks, "
+                f"callprep {co:.2f} h)")
+    return f"- {what}: n/a"
+
 def ratio(num, den, what):
     if num in med and den in med:
         return f"- {what}: **{med[num] / med[den]:.2f}×**"
@@ -324,6 +352,9 @@ lines = [
                "callprep vs warmed-up Python, 1 worker (Python wall after start-up / callprep wall)"),
     warm_ratio("python-w2", "callprep-t2",
                "callprep vs warmed-up Python, 2 workers (Python wall after start-up / callprep wall)"),
+    per_output_ratio("python-w1", "callprep-t1",
+                     "the same per hour of output, 1 worker (the two cut different amounts of audio into chunks)"),
+    per_output_ratio("python-w2", "callprep-t2", "the same per hour of output, 2 workers"),
     ratio("callprep-t1", "callprep-t2", "callprep scaling 1→2 threads, corpus (t1 wall / t2 wall)"),
     ratio("long-callprep-t1", "long-callprep-t2", "callprep scaling 1→2 threads, single long call (t1 wall / t2 wall)"),
     ratio("python-w1", "python-w2", "Python scaling 1→2 workers, corpus (w1 wall / w2 wall)"),
