@@ -64,9 +64,7 @@ ROLES_STEREO = ("agent", "customer")
 # Per-worker state (filled by init_worker).
 _MEL_BASIS = None
 _LIBROSA = None
-
-
-_READY = None
+_READY = None  # the pool's start-up barrier (see wait_ready)
 
 
 def init_worker(ready=None):

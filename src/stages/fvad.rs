@@ -1143,9 +1143,8 @@ mod sse2 {
 /// channels in one 4-lane vector, level 2's four of both in one 8-lane
 /// vector, levels 3 and 4 in a 4-lane vector each, running behind level 2
 /// in the same loop, and the two high-passes behind level 4 (see
-/// [`filterbank_pair`]). Outputs are stored a whole vector per step and
-/// sorted into the band arrays after the loop. Value intrinsics only, as
-/// in [`sse2`].
+/// [`filterbank_pair`]). Each step's outputs go straight into both
+/// channels' band arrays. Value intrinsics only, as in [`sse2`].
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
@@ -1318,8 +1317,21 @@ mod avx2 {
         // `x`, its last output `w`, level 4's last input pair `l`.
         let zero = _mm_setzero_si128();
         let (mut h3, mut h4, mut x, mut w, mut l) = (zero, zero, zero, zero, zero);
-        let (mut ws, mut vs) = ([[0i32; 4]; E], [[0i32; 4]; S]);
-        // Level 4's step m, and the high-pass on its low band.
+        // Level 3's step k: its high band (lanes 0 and 2) is band hp3.
+        let level3 = |bands: &mut [Bands<Q, E, S>; 2],
+                      k: usize,
+                      h3: &mut __m128i,
+                      now: __m128i,
+                      ahead: __m128i| {
+            let w = split_step(h3, now, ahead);
+            let v: [i32; 4] = bytemuck::cast(w);
+            for (p, b) in bands.iter_mut().enumerate() {
+                b.hp3[k] = v[2 * p] as i16;
+            }
+            w
+        };
+        // Level 4's step m: its high band is hp4, its low band goes
+        // through the high-pass into band0.
         let mut hp: [[i32; 4]; 2] = states.map(|s| s.high_pass.map(i32::from));
         let mut level4 = |bands: &mut [Bands<Q, E, S>; 2],
                           m: usize,
@@ -1328,9 +1340,9 @@ mod avx2 {
                           ahead: __m128i| {
             let v: [i32; 4] = bytemuck::cast(split_step(h4, now, ahead));
             for (p, b) in bands.iter_mut().enumerate() {
+                b.hp4[m] = v[2 * p] as i16;
                 b.band0[m] = high_pass_step(&mut hp[p], v[2 * p + 1] as i16);
             }
-            vs[m] = v;
         };
         // One loop body (the chains' states stay in registers).
         for q in 0..S {
@@ -1357,8 +1369,7 @@ mod avx2 {
             if q == 0 {
                 h3 = split_start(split(3), xa);
             } else {
-                let wa = split_step(&mut h3, x, xa);
-                ws[2 * q - 1] = bytemuck::cast(wa);
+                let wa = level3(bands, 2 * q - 1, &mut h3, x, xa);
                 let la = low_pair(w, wa);
                 if q == 1 {
                     h4 = split_start(split(4), la);
@@ -1368,26 +1379,18 @@ mod avx2 {
                 l = la;
             }
             // Level 3's step 2q.
-            w = split_step(&mut h3, xa, xb);
-            ws[2 * q] = bytemuck::cast(w);
+            w = level3(bands, 2 * q, &mut h3, xa, xb);
             x = xb;
         }
         // The last steps of levels 3 and 4 look ahead into zeros.
-        let wa = split_step(&mut h3, x, zero);
-        ws[E - 1] = bytemuck::cast(wa);
+        let wa = level3(bands, E - 1, &mut h3, x, zero);
         let la = low_pair(w, wa);
         level4(bands, S - 2, &mut h4, l, la);
         level4(bands, S - 1, &mut h4, la, zero);
 
         let (l1, l2): ([i32; 4], [i32; 8]) = (bytemuck::cast(h1), bytemuck::cast(h2));
         let (l3, l4): ([i32; 4], [i32; 4]) = (bytemuck::cast(h3), bytemuck::cast(h4));
-        for (p, (b, s)) in bands.iter_mut().zip(states.iter_mut()).enumerate() {
-            for (h, w) in b.hp3.iter_mut().zip(&ws) {
-                *h = w[2 * p] as i16;
-            }
-            for (h, v) in b.hp4.iter_mut().zip(&vs) {
-                *h = v[2 * p] as i16;
-            }
+        for (p, s) in states.iter_mut().enumerate() {
             let lanes = [
                 &l1[2 * p..],
                 &l2[4 * p..],
@@ -3355,6 +3358,7 @@ mod tests {
                 }
             }
         }
+        #[cfg(target_arch = "x86_64")]
         if !std::arch::is_x86_feature_detected!("avx2") {
             eprintln!("no AVX2: filterbank_matches_portable checks the two-pass path only");
         }
