@@ -26,6 +26,12 @@
 #        callprep-t2     callprep run CORPUS -o OUT --threads 2 --quiet
 #        python-w1       python scripts/py_reference.py CORPUS -o OUT --workers 1
 #        python-w2       python scripts/py_reference.py CORPUS -o OUT --workers 2
+#        python-same-w1 / -w2   the same with --spans-from: the reference still decodes and
+#                        runs webrtcvad and its collector on every frame, but cuts the chunks
+#                        callprep cut (read from one untimed callprep run made before the
+#                        timed passes) -- the identical job. Before the timed passes, one
+#                        such run is checked against callprep's output with
+#                        scripts/compare_outputs.py (same WAV samples, mel within 1e-3).
 #        long-callprep-t1 / -t2   callprep on only the longest (60-min) call, to show
 #                        parallelism inside a single file.
 #        callprep-t1-libfvad   as callprep-t1 with --vad-engine libfvad (the C VAD), to
@@ -41,10 +47,10 @@
 #      worker has imported librosa and warmed up (py_reference.py reports its start-up and
 #      its work separately): the throughput of a batch long enough that start-up does not
 #      count. callprep starts in milliseconds, so its wall needs no such split.
-#      The two do not cut the same amount of audio into chunks (callprep pads and merges;
-#      the reference is the textbook py-webrtcvad collector): the per-output-hour ratios
-#      divide each wall by the hours of chunks written. Decode and VAD scale with the input,
-#      so the ratio of an identical job lies between the per-input and per-output ones.
+#      The plain python-wN runs do not cut the same amount of audio into chunks as callprep
+#      (callprep pads and merges; the reference is the textbook py-webrtcvad collector): the
+#      per-output-hour ratios divide each wall by the hours of chunks written. The
+#      python-same-wN runs remove the difference: their ratios are the identical job's.
 #      Raw per-run measurements: target/bench/runs.jsonl; per-run logs: target/bench/logs/.
 set -euo pipefail
 
@@ -163,8 +169,30 @@ fi
 # Warm the page cache so the first configuration is not penalised by cold reads.
 find "$CORPUS" -type f -exec cat {} + > /dev/null
 
+# The identical job: one untimed callprep run gives the chunk list the python-same-wN
+# runs cut; one python-same run is checked against it, chunk for chunk.
+SPANS="$BENCH/spans.jsonl"
+COMPARE="$BENCH/compare.txt"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+log "identical job: callprep's chunk list, then one checked reference run"
+"$CALLPREP" run "$CORPUS" -o "$OUT/spans" --quiet
+cp "$OUT/spans/manifest.jsonl" "$SPANS"
+"$PY" scripts/py_reference.py "$CORPUS" -o "$OUT/check" --spans-from "$SPANS" > "$LOGS/check.log"
+set +e
+"$PY" scripts/compare_outputs.py "$OUT/spans" "$OUT/check" > "$COMPARE"
+COMPARE_RC=$?
+set -e
+cat "$COMPARE" >&2
+rm -rf "$OUT/spans" "$OUT/check"
+if [[ "$COMPARE_RC" -ne 0 ]]; then
+    log "FAILED: the reference and callprep did not write the same dataset (see $COMPARE)"
+    exit 1
+fi
+
 # ---- 3./4. interleaved, repeated runs ----------------------------------------------------
-CONFIGS=(callprep-t1 callprep-t2 python-w1 python-w2 long-callprep-t1 long-callprep-t2 callprep-t1-libfvad)
+CONFIGS=(callprep-t1 callprep-t2 python-w1 python-w2 python-same-w1 python-same-w2
+         long-callprep-t1 long-callprep-t2 callprep-t1-libfvad)
 
 set_cmd() {  # sets CMD (array) for configuration $1, writing to $RUN_OUT
     local OUT="$RUN_OUT"
@@ -173,6 +201,8 @@ set_cmd() {  # sets CMD (array) for configuration $1, writing to $RUN_OUT
         callprep-t2)      CMD=("$CALLPREP" run "$CORPUS" -o "$OUT" --threads 2 --quiet) ;;
         python-w1)        CMD=("$PY" scripts/py_reference.py "$CORPUS" -o "$OUT" --workers 1) ;;
         python-w2)        CMD=("$PY" scripts/py_reference.py "$CORPUS" -o "$OUT" --workers 2) ;;
+        python-same-w1)   CMD=("$PY" scripts/py_reference.py "$CORPUS" -o "$OUT" --workers 1 --spans-from "$SPANS") ;;
+        python-same-w2)   CMD=("$PY" scripts/py_reference.py "$CORPUS" -o "$OUT" --workers 2 --spans-from "$SPANS") ;;
         long-callprep-t1) CMD=("$CALLPREP" run "$LONG_DIR" -o "$OUT" --threads 1 --quiet) ;;
         long-callprep-t2) CMD=("$CALLPREP" run "$LONG_DIR" -o "$OUT" --threads 2 --quiet) ;;
         callprep-t1-libfvad) CMD=("$CALLPREP" run "$CORPUS" -o "$OUT" --threads 1 --quiet --vad-engine libfvad) ;;
@@ -228,16 +258,19 @@ done
 run_pass time "$REPEATS" 0
 run_pass memory 1 0.02
 rm -rf "$OUT"
+rm -f "$SPANS"
 
 # ---- 5. report -------------------------------------------------------------------------
 CPU_MODEL="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)"
 "$PY" - "$RUNS" "$RESULTS" "$CORPUS" "$CORPUS_FILES" "$CORPUS_SECONDS" "$LONG_WAV" "$LONG_SECONDS" \
     "$(nproc)" "${CPU_MODEL:-unknown}" "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" "$REPEATS" \
     "$("$CALLPREP" --version 2>/dev/null | head -n1 || echo callprep)" \
-    "$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')" "$OUT" "$LOADAVG" "$LOGS" <<'EOF'
+    "$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')" "$OUT" "$LOADAVG" "$LOGS" \
+    "$COMPARE" <<'EOF'
 import json, re, statistics, sys
 (runs_path, results_path, corpus, n_files, corpus_s, long_wav, long_s,
- nproc, cpu, date, repeats, callprep_version, git_rev, out_dir, loadavg, logs) = sys.argv[1:]
+ nproc, cpu, date, repeats, callprep_version, git_rev, out_dir, loadavg, logs,
+ compare_path) = sys.argv[1:]
 corpus_s, long_s = float(corpus_s), float(long_s)
 
 runs, mem = {}, {}
@@ -251,6 +284,8 @@ configs = [
     ("callprep-t2", "callprep --threads 2", "corpus", corpus_s),
     ("python-w1", "py_reference.py --workers 1", "corpus", corpus_s),
     ("python-w2", "py_reference.py --workers 2", "corpus", corpus_s),
+    ("python-same-w1", "py_reference.py --workers 1 --spans-from (callprep's chunks)", "corpus", corpus_s),
+    ("python-same-w2", "py_reference.py --workers 2 --spans-from (callprep's chunks)", "corpus", corpus_s),
     ("long-callprep-t1", "callprep --threads 1", "one long call", long_s),
     ("long-callprep-t2", "callprep --threads 2", "one long call", long_s),
     ("callprep-t1-libfvad", "callprep --threads 1 --vad-engine libfvad", "corpus", corpus_s),
@@ -278,7 +313,7 @@ for key, label, inp, secs in configs:
 # worker's librosa import and warm-up) against the work after it, from the
 # timed runs' own reports: the work part is its throughput on a long batch.
 warm = {}
-for key in ("python-w1", "python-w2"):
+for key in ("python-same-w1", "python-same-w2", "python-w1", "python-w2"):
     parts = []
     for rep in range(1, int(repeats) + 1):
         try:
@@ -344,7 +379,18 @@ lines = [
     "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     *rows,
     "",
-    "Ratios of median wall times (numerator / denominator; > 1 means the denominator configuration is faster):",
+    "Ratios of median wall times (numerator / denominator; > 1 means the denominator configuration is faster).",
+    "The identical job (the reference cuts callprep's chunks; "
+    f"checked: `{open(compare_path).read().strip()}`):",
+    "",
+    warm_ratio("python-same-w1", "callprep-t1",
+               "callprep vs warmed-up Python, identical job, 1 worker (Python wall after start-up / callprep wall)"),
+    warm_ratio("python-same-w2", "callprep-t2",
+               "callprep vs warmed-up Python, identical job, 2 workers"),
+    ratio("python-same-w1", "callprep-t1", "callprep vs whole Python runs, identical job, 1 worker"),
+    ratio("python-same-w2", "callprep-t2", "callprep vs whole Python runs, identical job, 2 workers"),
+    "",
+    "Against the textbook reference (its own py-webrtcvad collector, fewer hours of chunks):",
     "",
     ratio("python-w1", "callprep-t1", "callprep vs Python, 1 worker (Python wall / callprep wall)"),
     ratio("python-w2", "callprep-t2", "callprep vs Python, 2 workers (Python wall / callprep wall)"),

@@ -17,8 +17,16 @@ The mel is computed as librosa.stft once + a per-worker cached librosa.filters.m
 filterbank (np.dot), which reproduces librosa.feature.melspectrogram with the same
 parameters (see --check-mel).
 
+With ``--spans-from MANIFEST`` (a callprep ``manifest.jsonl`` of the same inputs) the
+reference still decodes, runs webrtcvad and its collector on every frame (their cost
+stays in its time), but then cuts the chunks callprep chose instead of its own, and
+names them by callprep's ids (OUT/wav/<id>.wav, OUT/mel/<id>.npy). Both programs then do
+the identical job, and ``scripts/compare_outputs.py`` can check chunk for chunk that
+they wrote the same audio and the same features.
+
 Usage:
     python scripts/py_reference.py INPUT_DIR -o OUT --workers N [--check-mel]
+                                   [--spans-from CALLPREP_MANIFEST]
 
 Used by scripts/bench.sh as the Python baseline; requirements: scripts/requirements-ref.txt.
 """
@@ -154,9 +162,22 @@ def to_chunks(segments):
     return chunks
 
 
+def load_spans(manifest):
+    """callprep manifest -> {realpath of source: {channel: [(id, start, end) samples]}}."""
+    spans = {}
+    with open(manifest) as f:
+        for line in f:
+            r = json.loads(line)
+            sr = r["sample_rate"]
+            start, end = round(r["start"] * sr), round(r["end"] * sr)
+            src = spans.setdefault(os.path.realpath(r["source"]), {})
+            src.setdefault(r["channel"], []).append((r["id"], start, end))
+    return spans
+
+
 def process_file(job):
     """Worker: one input file -> list of manifest rows, input duration (s)."""
-    path, rel, out_dir, check = job
+    path, rel, out_dir, check, spans = job
     audio, sr = sf.read(path, dtype="int16", always_2d=True)  # also decodes u-law/A-law
     if sr != SR:
         # Not the case for the benchmark corpus; resample (soxr_hq, librosa's default) so
@@ -179,14 +200,19 @@ def process_file(job):
         pcm = np.ascontiguousarray(audio[:, ch])
         vad = webrtcvad.Vad(VAD_MODE)
         chunks = to_chunks(vad_segments(pcm, vad))
-        if not chunks:
+        if spans is None:
+            wav_dir = out / "wav" / stem / role
+            mel_dir = out / "mel" / stem / role
+            named = [(f"{stem}_{role}_{s}", s, e) for s, e in chunks]
+        else:
+            # The identical job: callprep's chunks of this channel, its ids.
+            wav_dir, mel_dir = out / "wav", out / "mel"
+            named = spans.get(ch, [])
+        if not named:
             continue
-        wav_dir = out / "wav" / stem / role
-        mel_dir = out / "mel" / stem / role
         wav_dir.mkdir(parents=True, exist_ok=True)
         mel_dir.mkdir(parents=True, exist_ok=True)
-        for s, e in chunks:
-            name = f"{stem}_{role}_{s}"
+        for name, s, e in named:
             wav_path = wav_dir / f"{name}.wav"
             mel_path = mel_dir / f"{name}.npy"
             piece = pcm[s:e]
@@ -216,6 +242,9 @@ def main():
     ap.add_argument("--check-mel", action="store_true",
                     help="also run librosa.feature.melspectrogram per chunk and report "
                          "the max abs difference of the log-mels (slow)")
+    ap.add_argument("--spans-from", type=Path, metavar="MANIFEST",
+                    help="cut the chunks listed in this callprep manifest.jsonl (same inputs) "
+                         "instead of the collector's, named by their callprep ids")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -223,7 +252,12 @@ def main():
     if not files:
         sys.exit(f"no .wav files under {args.input_dir}")
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(p), str(p.relative_to(args.input_dir)), str(args.out), args.check_mel) for p in files]
+    spans = load_spans(args.spans_from) if args.spans_from else None
+    jobs = [
+        (str(p), str(p.relative_to(args.input_dir)), str(args.out), args.check_mel,
+         None if spans is None else spans.get(os.path.realpath(p), {}))
+        for p in files
+    ]
     # Longest files first so a 60-min call does not start last on an otherwise idle pool.
     jobs.sort(key=lambda j: os.path.getsize(j[0]), reverse=True)
 
