@@ -504,10 +504,11 @@ impl PowerSpectrum {
     /// Transforms the first `lanes` frames of `zin` (one FFT input of
     /// `fft.len()` points each) and writes the power spectra of all
     /// [`LANES`] lanes to `power[k·BLOCK + lane0 + lane]`, raised to
-    /// `power / 2` unless `power` is 2.
+    /// `power / 2` unless `power` is 2. `AVX2`: only inside code compiled
+    /// with AVX2 (see [`untangle_pairs_avx2`]).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn power_lanes(
+    fn power_lanes<const AVX2: bool>(
         &self,
         lanes: usize,
         zin: &mut [Complex<f64>],
@@ -539,7 +540,15 @@ impl PowerSpectrum {
             power[dst(half)..][..LANES].copy_from_slice(&ph);
             // Bins k and half − k from points k and half − k (realfft's
             // expressions in realfft's order).
-            for (k, tw) in (1..).zip(&self.twiddles) {
+            #[allow(unused_mut)]
+            let mut k0 = 1;
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 {
+                // SAFETY: `AVX2` is true only in code compiled with AVX2
+                // enabled and run after the CPU was checked for it.
+                k0 = unsafe { untangle_pairs_avx2(z, &self.twiddles, power, lane0) };
+            }
+            for (k, tw) in (k0..).zip(&self.twiddles[k0 - 1..]) {
                 let (mut pk, mut pr) = ([0.0; LANES], [0.0; LANES]);
                 for l in 0..LANES {
                     let (a, c) = (z[l][k], z[l][half - k]);
@@ -745,7 +754,7 @@ impl MelExtractor {
                 }
                 // Lanes past the block's last frame keep stale spectra that
                 // no one reads.
-                self.spectrum.power_lanes(
+                self.spectrum.power_lanes::<AVX2>(
                     lanes,
                     &mut s.lanes_in,
                     &mut s.lanes_out,
@@ -915,6 +924,78 @@ fn filter_sum<const AVX2: bool>(bins: &[[f64; BLOCK]], weights: &[f64]) -> [f64;
     acc
 }
 
+/// The untangling of [`PowerSpectrum::power_lanes`] for bins `k, k + 1` and
+/// `half − k, half − k − 1` at a time (`k = 1, 3, 5, …` while `k + 1` has a
+/// twiddle), all [`LANES`] frames; returns the first `k` it did not do.
+///
+/// The scalar loop gathers point `k` of four frames into one vector (about
+/// 24 instructions per frame and bin, half of them shuffles and register
+/// spills). Here each frame's two neighbouring points stay as they are in
+/// memory, `[re, im, re, im]`, and only the four finished powers of each
+/// frame are transposed into the bin-major block. The arithmetic is
+/// realfft's, operation for operation:
+/// - `u = (diff_re, sum_im)` times `(tw_im, tw_re)` and `(−tw_re, tw_im)`,
+///   each pair added (`hadd`), gives `(twiddled_re, twiddled_im)`: the same
+///   two products added (`a + b = b + a`), and `x + (−y)` is `x − y`;
+/// - `h = ½·(sum_re, diff_im)`; `h + t` is `(xr, xi)`, `h − t` is `(yr, −yi)`
+///   (`a − b = −(b − a)` exactly; only `yi²` is used);
+/// - `hadd` of the squares gives `xr² + xi²` and `yr² + yi²`.
+///
+/// # Safety
+/// The CPU must support AVX2 (only called from code compiled for it).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn untangle_pairs_avx2(
+    z: [&[Complex<f64>]; LANES],
+    twiddles: &[Complex<f64>],
+    power: &mut [f64],
+    lane0: usize,
+) -> usize {
+    use std::arch::x86_64::*;
+    let half = z[0].len();
+    let pairs = twiddles.len() / 2;
+    // Points k..=k + 1 and half − k − 1..=half − k of every pair lie inside
+    // the spectrum, below and above its middle (twiddles.len() < half / 2).
+    assert!(z.iter().all(|z| z.len() == half) && 2 * twiddles.len() < half);
+    assert!(lane0 + LANES <= BLOCK && power.len() >= half * BLOCK);
+    let sign = _mm256_setr_pd(-0.0, 0.0, -0.0, 0.0);
+    let one_half = _mm256_set1_pd(0.5);
+    for p in 0..pairs {
+        let k = 1 + 2 * p;
+        // SAFETY (all loads and stores): in bounds by the asserts above;
+        // `Complex<f64>` is `#[repr(C)]` `[re, im]`.
+        let tw = _mm256_loadu_pd(twiddles.as_ptr().add(k - 1).cast());
+        let ta = _mm256_permute_pd::<0b0101>(tw); // (tw_im, tw_re) ×2
+        let tb = _mm256_xor_pd(tw, sign); // (−tw_re, tw_im) ×2
+        let r: [__m256d; LANES] = std::array::from_fn(|l| {
+            let a = _mm256_loadu_pd(z[l].as_ptr().add(k).cast());
+            // Points half − k − 1 and half − k, swapped to line up with k, k + 1.
+            let c = _mm256_loadu_pd(z[l].as_ptr().add(half - k - 1).cast());
+            let c = _mm256_permute2f128_pd::<0x01>(c, c);
+            let sum = _mm256_add_pd(a, c);
+            let diff = _mm256_sub_pd(a, c);
+            let u = _mm256_blend_pd::<0b1010>(diff, sum);
+            let t = _mm256_hadd_pd(_mm256_mul_pd(u, ta), _mm256_mul_pd(u, tb));
+            let h = _mm256_mul_pd(one_half, _mm256_blend_pd::<0b1010>(sum, diff));
+            let x = _mm256_add_pd(h, t);
+            let y = _mm256_sub_pd(h, t);
+            // (|X[k]|², |X[half − k]|², |X[k + 1]|², |X[half − k − 1]|²)
+            _mm256_hadd_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y))
+        });
+        let lo01 = _mm256_unpacklo_pd(r[0], r[1]);
+        let hi01 = _mm256_unpackhi_pd(r[0], r[1]);
+        let lo23 = _mm256_unpacklo_pd(r[2], r[3]);
+        let hi23 = _mm256_unpackhi_pd(r[2], r[3]);
+        let base = power.as_mut_ptr();
+        let at = |bin: usize| base.add(bin * BLOCK + lane0);
+        _mm256_storeu_pd(at(k), _mm256_permute2f128_pd::<0x20>(lo01, lo23));
+        _mm256_storeu_pd(at(k + 1), _mm256_permute2f128_pd::<0x31>(lo01, lo23));
+        _mm256_storeu_pd(at(half - k), _mm256_permute2f128_pd::<0x20>(hi01, hi23));
+        _mm256_storeu_pd(at(half - k - 1), _mm256_permute2f128_pd::<0x31>(hi01, hi23));
+    }
+    1 + 2 * pairs
+}
+
 /// Natural log of a positive, finite `f32` without libm: `x = m·2^e` with
 /// `m ∈ [√½, √2)`, `ln m = 2·atanh(s)`, `s = (m − 1)/(m + 1)`, `|s| ≤ 0.172`,
 /// five odd terms (truncation < 3e-10). Branch-free, so loops over it
@@ -1026,10 +1107,36 @@ mod tests {
         }
     }
 
+    /// [`PowerSpectrum::power_lanes`] compiled with AVX2 (its paired untangling).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn power_lanes_avx2(
+        sp: &PowerSpectrum,
+        lanes: usize,
+        zin: &mut [Complex<f64>],
+        zout: &mut [Complex<f64>],
+        scratch: &mut [Complex<f64>],
+        power: &mut [f64],
+        lane0: usize,
+        exponent: f64,
+    ) {
+        sp.power_lanes::<true>(lanes, zin, zout, scratch, power, lane0, exponent);
+    }
+
     /// The fused power spectra are realfft's spectra squared, bit for bit,
-    /// for even sizes (both parities of n_fft/2) and odd ones, in every lane.
+    /// for even sizes (both parities of n_fft/2, both parities of the
+    /// untangling's pair count) and odd ones, in every lane, from the
+    /// portable code and (where the CPU has it) the AVX2 code.
     #[test]
     fn power_spectra_are_realfft_bit_for_bit() {
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
+        if !avx2 {
+            eprintln!("no AVX2 on this CPU: only the portable power spectra are checked");
+        }
         use realfft::RealFftPlanner;
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut rnd = move || {
@@ -1038,7 +1145,7 @@ mod tests {
             seed ^= seed << 17;
             (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
-        for n_fft in [2, 3, 4, 6, 255, 256, 400, 402, 512, 513] {
+        for n_fft in [2, 3, 4, 6, 10, 14, 255, 256, 400, 402, 512, 513] {
             let sp = PowerSpectrum::new(n_fft);
             let len = sp.fft.len();
             let bins = n_fft / 2 + 1;
@@ -1066,18 +1173,35 @@ mod tests {
                         }
                     }
                 }
-                for (exponent, lane0) in [(2.0, 0), (1.0, BLOCK - LANES)] {
+                let variants = [(false, 2.0, 0), (false, 1.0, BLOCK - LANES)]
+                    .into_iter()
+                    .chain(
+                        [(true, 2.0, 0), (true, 1.0, BLOCK - LANES)]
+                            .into_iter()
+                            .filter(|_| avx2),
+                    );
+                for (use_avx2, exponent, lane0) in variants {
                     let mut power = vec![f64::NAN; bins * BLOCK];
                     let mut zin = zin.clone();
-                    sp.power_lanes(
-                        lanes,
-                        &mut zin,
-                        &mut zout,
-                        &mut scratch,
-                        &mut power,
-                        lane0,
-                        exponent,
+                    let args = (
+                        &mut zin[..],
+                        &mut zout[..],
+                        &mut scratch[..],
+                        &mut power[..],
                     );
+                    if use_avx2 {
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: the CPU has AVX2 (`avx2` above).
+                        unsafe {
+                            power_lanes_avx2(
+                                &sp, lanes, args.0, args.1, args.2, args.3, lane0, exponent,
+                            )
+                        };
+                    } else {
+                        sp.power_lanes::<false>(
+                            lanes, args.0, args.1, args.2, args.3, lane0, exponent,
+                        );
+                    }
                     for (l, f) in frames.iter().enumerate() {
                         let mut input = f.clone();
                         let mut spec = reference.make_output_vec();
@@ -1091,7 +1215,8 @@ mod tests {
                             assert_eq!(
                                 got.to_bits(),
                                 want.to_bits(),
-                                "n_fft {n_fft}, lanes {lanes}, lane {l}, bin {k}: {got} vs {want}"
+                                "n_fft {n_fft}, lanes {lanes}, lane {l}, bin {k}, avx2 {use_avx2}: \
+                                 {got} vs {want}"
                             );
                         }
                     }
