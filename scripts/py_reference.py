@@ -20,11 +20,11 @@ parameters (see --check-mel).
 With ``--spans-from MANIFEST`` (a callprep ``manifest.jsonl`` of the same inputs) the
 reference still decodes, runs webrtcvad and its collector on every frame (their cost
 stays in its time), but then cuts the chunks callprep chose instead of its own, and
-names them by callprep's ids (OUT/wav/<id>.wav, OUT/mel/<id>.npy); the manifest's
-``source`` paths are matched to the inputs after resolving both against the current
-folder, so run it from where callprep ran (bench.sh passes absolute paths). Both programs then do
-the identical job, and ``scripts/compare_outputs.py`` can check chunk for chunk that
-they wrote the same audio and the same features.
+names them by callprep's ids (OUT/wav/<id>.wav, OUT/mel/<id>.npy). Both programs then
+do the identical job, and ``scripts/compare_outputs.py`` can check chunk for chunk that
+they wrote the same audio and the same features. The manifest's ``source`` paths are
+matched to the inputs after resolving both against the current folder, so run it from
+where callprep ran (bench.sh passes absolute paths).
 
 Usage:
     python scripts/py_reference.py INPUT_DIR -o OUT --workers N [--check-mel]
