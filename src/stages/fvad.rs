@@ -1176,31 +1176,15 @@ mod avx2 {
         _mm_srai_epi32::<1>(_mm_add_epi32(start, _mm_madd_epi16(x, split_coefs())))
     }
 
-    /// One step of a split's two recurrences for both channels, lanes as in
-    /// [`split_start`], in halved look-ahead form with the base computed
-    /// here from the split's inputs: `now` = [x[2k], x[2k + 1]] of each
-    /// channel, `ahead` = [x[2k + 2], x[2k + 3]] (zeros past the end of the
-    /// frame). `hb = (x << 14) + (c·x_ahead >> 1)` is
-    /// [`allpass_half_bases`]' `((x << 15) + c·x_ahead) >> 1` (`x << 15`
-    /// is even). Returns [hp A, lp A, hp B, lp B] (`yu − yl`, `yl + yu`) in
-    /// the low 16 bits of each lane.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn split_step(h: &mut __m128i, now: __m128i, ahead: __m128i) -> __m128i {
-        let c = split_coefs();
-        let y = _mm_srai_epi32::<15>(*h);
-        let base = _mm_add_epi32(
-            _mm_madd_epi16(now, _mm_set1_epi32(1 << 14)),
-            _mm_srai_epi32::<1>(_mm_madd_epi16(ahead, c)),
-        );
-        *h = _mm_sub_epi32(base, _mm_madd_epi16(y, c));
-        let s = _mm_shuffle_epi32::<0b10_11_00_01>(y);
-        _mm_blend_epi32::<0b1010>(_mm_sub_epi32(y, s), _mm_add_epi32(y, s))
-    }
-
-    /// [`split_step`] on 8 lanes: two sibling splits of each channel
-    /// (level 2), [A's high half upper, lower, A's low half upper, lower,
-    /// then B's]; returns the four quarter bands of A, then of B.
+    /// One step of two splits' recurrences for both channels (level 2:
+    /// [A's high half upper, lower, A's low half upper, lower, then B's]),
+    /// in halved look-ahead form with the base computed here from the
+    /// splits' inputs: `now` = [x[2k], x[2k + 1]] of each split, `ahead` =
+    /// [x[2k + 2], x[2k + 3]] (zeros past the end of the frame).
+    /// `hb = (x << 14) + (c·x_ahead >> 1)` is [`allpass_half_bases`]'
+    /// `((x << 15) + c·x_ahead) >> 1` (`x << 15` is even). Returns each
+    /// split's [hp, lp] (`yu − yl`, `yl + yu`) in the low 16 bits of its
+    /// lanes: the four quarter bands of A, then of B.
     #[inline]
     #[target_feature(enable = "avx2")]
     fn split_step_wide(h: &mut __m256i, now: __m256i, ahead: __m256i) -> __m256i {
@@ -1213,6 +1197,19 @@ mod avx2 {
         *h = _mm256_sub_epi32(base, _mm256_madd_epi16(y, c));
         let s = _mm256_shuffle_epi32::<0b10_11_00_01>(y);
         _mm256_blend_epi32::<0b1010_1010>(_mm256_sub_epi32(y, s), _mm256_add_epi32(y, s))
+    }
+
+    /// [`split_step_wide`] for one split of both channels (levels 3 and 4),
+    /// lanes as in [`split_start`]: [hp A, lp A, hp B, lp B]. The upper
+    /// half runs on zeros and is dropped.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn split_step(h: &mut __m128i, now: __m128i, ahead: __m128i) -> __m128i {
+        let wide = _mm256_zextsi128_si256;
+        let mut hw = wide(*h);
+        let z = split_step_wide(&mut hw, wide(now), wide(ahead));
+        *h = _mm256_castsi256_si128(hw);
+        _mm256_castsi256_si128(z)
     }
 
     /// Level 3's inputs for one step from two consecutive level-2 outputs
@@ -3117,21 +3114,7 @@ mod tests {
             let mut raw = c::Handle::new(8000, 0);
             let mut port = Fvad::new(8000, 0).unwrap();
             for (i, frame) in signal.chunks_exact(len).enumerate() {
-                let mut features = [0i16; NUM_CHANNELS];
-                let total = match len {
-                    80 => port.core.calculate_features::<80, 40, 20, 10, 5>(
-                        frame.try_into().unwrap(),
-                        &mut features,
-                    ),
-                    160 => port.core.calculate_features::<160, 80, 40, 20, 10>(
-                        frame.try_into().unwrap(),
-                        &mut features,
-                    ),
-                    _ => port.core.calculate_features::<240, 120, 60, 30, 15>(
-                        frame.try_into().unwrap(),
-                        &mut features,
-                    ),
-                };
+                let (features, total) = features_of(&mut port.core, frame);
                 assert_eq!(
                     (total, features),
                     raw.calculate_features(frame),
