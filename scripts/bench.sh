@@ -243,9 +243,10 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
             log "  FAILED -- last lines of $logf:"
             tail -n 5 "$logf" >&2 || true
         fi
-        # How much audio the run cut into chunks (its output), for the
-        # per-output-hour comparison; Python prints it in its log line.
-        if [[ -f "$RUN_OUT/report.json" ]]; then
+        # How much audio the run cut into chunks (its output, the same in
+        # every run), for the per-output-hour comparison: read once, from the
+        # first timed run; Python prints it in its log line.
+        if [[ "$PASS" == time && "$rep" -eq 1 && -f "$RUN_OUT/report.json" ]]; then
             "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["totals"]["speech_hours_out"])' \
                 "$RUN_OUT/report.json" > "$LOGS/$cfg.$rep.out_hours" || true
         fi
