@@ -12,9 +12,8 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use callprep::stages::decode::{decode_channel, read_header};
+use callprep::stages::decode::{decode_channel_i16, read_header};
 use callprep::stages::fvad::Fvad;
-use callprep::stages::vad::to_i16;
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
 /// Channel `ch` of call01 as 16-bit PCM.
@@ -24,8 +23,8 @@ fn call01(ch: usize) -> Vec<i16> {
     let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
     let data = &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
     let mut samples = Vec::new();
-    decode_channel(&info, data, ch, &mut samples);
-    samples.into_iter().map(to_i16).collect()
+    decode_channel_i16(&info, data, ch, &mut samples);
+    samples
 }
 
 fn benches(c: &mut Criterion) {

@@ -1,5 +1,5 @@
-//! The stages composed for one channel, still without I/O: samples at the
-//! pipeline rate go in, chunk plans with their audio come out.
+//! The stages composed for one channel, still without I/O: 16-bit PCM
+//! samples at the pipeline rate go in, chunk plans with their audio come out.
 //!
 //! [`ChannelSegmenter`] runs the VAD frame by frame, feeds the
 //! [`crate::stages::chunk::Sectioner`], and keeps only the audio a
@@ -20,7 +20,7 @@ pub struct ChannelSegmenter {
     sect: Sectioner,
     frame_len: usize,
     /// Samples from absolute index `audio_start`.
-    audio: Vec<f32>,
+    audio: Vec<i16>,
     audio_start: usize,
     /// Start of the next VAD frame (absolute sample index).
     vad_pos: usize,
@@ -55,7 +55,7 @@ impl ChannelSegmenter {
     /// The VAD first classifies every whole frame the new samples complete
     /// (timed once for the batch, not per frame), then the chunker takes the
     /// decisions in order.
-    pub fn push(&mut self, samples: &[f32], on_plan: &mut impl FnMut(Plan, &[f32], usize)) {
+    pub fn push(&mut self, samples: &[i16], on_plan: &mut impl FnMut(Plan, &[i16], usize)) {
         self.audio.extend_from_slice(samples);
         let t = Instant::now();
         self.classify_alone();
@@ -66,7 +66,7 @@ impl ChannelSegmenter {
     /// Appends samples without running the VAD on them yet: `fill` writes
     /// them into the segmenter's own buffer (the decoder writes there
     /// directly, saving a copy of every sample). See [`push_together`].
-    pub fn append_with(&mut self, fill: impl FnOnce(&mut Vec<f32>)) {
+    pub fn append_with(&mut self, fill: impl FnOnce(&mut Vec<i16>)) {
         fill(&mut self.audio);
     }
 
@@ -86,7 +86,7 @@ impl ChannelSegmenter {
 
     /// Feeds the decisions in `infos` to the chunker in order (emptying
     /// it), and drops audio no future chunk needs.
-    fn cut(&mut self, on_plan: &mut impl FnMut(Plan, &[f32], usize)) {
+    fn cut(&mut self, on_plan: &mut impl FnMut(Plan, &[i16], usize)) {
         for &info in &self.infos {
             if let Some(plan) = self.sect.push(info) {
                 on_plan(plan, &self.audio, self.audio_start);
@@ -103,7 +103,7 @@ impl ChannelSegmenter {
 
     /// Ends the recording (a last partial frame is not classified but may lie
     /// inside a chunk).
-    pub fn finish(&mut self, on_plan: &mut impl FnMut(Plan, &[f32], usize)) {
+    pub fn finish(&mut self, on_plan: &mut impl FnMut(Plan, &[i16], usize)) {
         let total = self.audio_start + self.audio.len();
         if let Some(plan) = self.sect.finish(total) {
             on_plan(plan, &self.audio, self.audio_start);
@@ -126,7 +126,7 @@ impl ChannelSegmenter {
 /// same as pushing each channel on its own.
 pub fn push_together(
     segs: &mut [ChannelSegmenter],
-    on_plan: &mut impl FnMut(usize, Plan, &[f32], usize),
+    on_plan: &mut impl FnMut(usize, Plan, &[i16], usize),
 ) {
     let t = Instant::now();
     for pair in segs.chunks_mut(2) {
@@ -156,10 +156,10 @@ pub fn push_together(
 
 /// Segments a whole in-memory channel (at `seg.sample_rate_hz`); returns
 /// all plans merged in time order.
-pub fn segment_samples(samples: &[f32], seg: &SegmentConfig) -> Result<Plan, VadError> {
+pub fn segment_samples(samples: &[i16], seg: &SegmentConfig) -> Result<Plan, VadError> {
     let mut s = ChannelSegmenter::new(seg)?;
     let mut all = Plan::default();
-    let mut absorb = |p: Plan, _: &[f32], _: usize| {
+    let mut absorb = |p: Plan, _: &[i16], _: usize| {
         all.chunks.extend(p.chunks);
         all.dropped.extend(p.dropped);
         all.speech.extend(p.speech);

@@ -16,8 +16,6 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stages::vad::to_i16;
-
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Marker in the names of temporary files.
@@ -142,12 +140,11 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Writes mono 16-bit PCM WAV bytes of `samples` (`[-1, 1]`, rounded and
-/// saturated) with hound: encoded in memory (a per-thread buffer), then
+/// Writes mono 16-bit PCM WAV bytes of `samples` with hound: encoded in memory (a per-thread buffer), then
 /// handed to `w` in one piece, so a file gets them in one `write(2)` (hound
 /// straight into a file writes the data in buffer-sized pieces and seeks back
 /// to patch the header).
-pub fn write_wav<W: Write>(w: &mut W, samples: &[f32], rate_hz: u32) -> io::Result<()> {
+pub fn write_wav<W: Write>(w: &mut W, samples: &[i16], rate_hz: u32) -> io::Result<()> {
     thread_local! {
         static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
@@ -158,7 +155,7 @@ pub fn write_wav<W: Write>(w: &mut W, samples: &[f32], rate_hz: u32) -> io::Resu
     })
 }
 
-fn encode_wav<W: Write + io::Seek>(w: W, samples: &[f32], rate_hz: u32) -> io::Result<()> {
+fn encode_wav<W: Write + io::Seek>(w: W, samples: &[i16], rate_hz: u32) -> io::Result<()> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: rate_hz,
@@ -169,7 +166,7 @@ fn encode_wav<W: Write + io::Seek>(w: W, samples: &[f32], rate_hz: u32) -> io::R
     {
         let mut iw = ww.get_i16_writer(samples.len() as u32);
         for &x in samples {
-            iw.write_sample(to_i16(x));
+            iw.write_sample(x);
         }
         iw.flush().map_err(hound_err)?;
     }
@@ -393,12 +390,13 @@ mod tests {
     #[test]
     fn wav_bytes_roundtrip() {
         let mut bytes = Vec::new();
-        let x = [0.0f32, 0.5, -0.5, 1.5, -1.5];
+        let x = [0i16, 16384, -16384, 32767, -32768, 1];
         write_wav(&mut bytes, &x, 8000).unwrap();
         assert_eq!(bytes.len() as u64, wav_size(x.len()));
         let mut r = hound::WavReader::new(io::Cursor::new(bytes)).unwrap();
+        assert_eq!(r.spec().sample_rate, 8000);
         let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
-        assert_eq!(s, vec![0, 16384, -16384, 32767, -32768]);
+        assert_eq!(s, x);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! the stages and writes its chunks.
 //!
 //! ```text
-//! file ─ read block ─ decode+split (per channel) ─ resample ─ VAD frames ─ Sectioner ─ plan
-//!                                                                              │
-//!                                  chunk samples (≤ max_chunk) ─ spawn ─ WAV + mel .npy
+//! file ─ read block ─ decode+split (per channel) ─ [resample] ─ PCM16 ─ VAD frames ─ Sectioner ─ plan
+//!                                                                                         │
+//!                                             chunk samples (≤ max_chunk) ─ spawn ─ WAV + mel .npy
 //! ```
 //!
 //! Each file is one task (rayon): it reads the file in blocks once for all
@@ -33,8 +33,8 @@ use crate::input::Input;
 use crate::pipeline::{self, ChannelSegmenter};
 use crate::sink::{self, Row, Written};
 use crate::stages::chunk::{Plan, Span};
-use crate::stages::decode::{self, DecodeError, WavInfo};
-use crate::stages::mel::{MelExtractor, MelScratch};
+use crate::stages::decode::{self, to_i16, DecodeError, WavInfo};
+use crate::stages::mel::{MelExtractor, MelScratch, Sample};
 use crate::stages::resample::{resample_all, StreamResampler};
 
 /// Frames read from the file per block.
@@ -201,27 +201,31 @@ fn with_scratch<R>(ex: &MelExtractor, f: impl FnOnce(&mut MelScratch, &mut Vec<f
 }
 
 /// Computes and writes the features of one chunk; returns (relative path, frames, shape, bytes).
-fn write_mel(
+fn write_mel<S: Sample>(
     ctx: &Ctx,
     ex: &MelExtractor,
-    samples: &[f32],
+    samples: &[S],
     rate_hz: u32,
     id: &str,
     stage: &dyn Fn(sink::Staged),
 ) -> Result<(String, usize, [usize; 2], u64), Failure> {
     let t = Instant::now();
     let cfg = ex.config();
-    let resampled;
-    let input = if rate_hz == cfg.sample_rate_hz {
-        samples
+    let resampled = if rate_hz == cfg.sample_rate_hz {
+        None
     } else {
-        resampled = resample_all(samples, rate_hz, cfg.sample_rate_hz)
-            .map_err(|e| Failure::new("resample_error", e.to_string()))?;
-        &resampled[..]
+        let x: Vec<f32> = samples.iter().map(|s| s.to_f64() as f32).collect();
+        Some(
+            resample_all(&x, rate_hz, cfg.sample_rate_hz)
+                .map_err(|e| Failure::new("resample_error", e.to_string()))?,
+        )
     };
     let path = ctx.out.join("mel").join(format!("{id}.npy"));
     with_scratch(ex, |s, out| {
-        let frames = ex.compute_into(input, s, out);
+        let frames = match &resampled {
+            Some(x) => ex.compute_into(x, s, out),
+            None => ex.compute_into(samples, s, out),
+        };
         ctx.timings.add(T_MEL, t);
         let t = Instant::now();
         let shape = cfg.shape(frames);
@@ -244,7 +248,7 @@ struct ChunkJob {
     channel: usize,
     role: String,
     span: Span,
-    samples: Vec<f32>,
+    samples: Vec<i16>,
 }
 
 /// Shared by the channel tasks of one file.
@@ -526,7 +530,8 @@ fn process_channels<'s>(
         });
     }
     let mut buf = vec![0u8; BLOCK_FRAMES * info.block_align];
-    let mut dec: Vec<f32> = Vec::with_capacity(BLOCK_FRAMES);
+    // Decoded and resampled `f32` samples (resampling only).
+    let (mut dec, mut res): (Vec<f32>, Vec<f32>) = (Vec::new(), Vec::new());
     let mut remaining = info.data_len;
     let mut short_read = false;
     // Time spent running chunk jobs inline (backpressure), kept out of "chunk".
@@ -548,7 +553,7 @@ fn process_channels<'s>(
             0
         }
     };
-    let emit = |tasks: &mut [ChannelTask], k: usize, plan: Plan, audio: &[f32], start: usize| {
+    let emit = |tasks: &mut [ChannelTask], k: usize, plan: Plan, audio: &[i16], start: usize| {
         let task = &mut tasks[k];
         let stats = &mut task.stats;
         stats.forced_cuts += plan.forced_cuts;
@@ -596,15 +601,15 @@ fn process_channels<'s>(
         let whole = &buf[..got - got % info.block_align];
         ctx.timings.add(T_DECODE, t);
         let t = Instant::now();
-        // Decoded (and resampled) samples go straight into each segmenter's
-        // buffer.
+        // Decoded (and resampled, then rounded to PCM16) samples go straight
+        // into each segmenter's buffer.
         let mut fill_ns = 0u64;
         for (task, segmenter) in tasks.iter_mut().zip(&mut segmenters) {
             let t0 = Instant::now();
             let mut resample_err = None;
             segmenter.append_with(|audio| match task.resampler.as_mut() {
                 None => {
-                    decode::decode_channel(info, whole, task.channel, audio);
+                    decode::decode_channel_i16(info, whole, task.channel, audio);
                     ctx.timings.add(T_DECODE, t0);
                 }
                 Some(r) => {
@@ -612,14 +617,18 @@ fn process_channels<'s>(
                     decode::decode_channel(info, whole, task.channel, &mut dec);
                     ctx.timings.add(T_DECODE, t0);
                     let t = Instant::now();
-                    let res = r.push(&dec, audio).and_then(|()| {
+                    res.clear();
+                    let pushed = r.push(&dec, &mut res).and_then(|()| {
                         if remaining == 0 {
-                            r.finish(audio)
+                            r.finish(&mut res)
                         } else {
                             Ok(())
                         }
                     });
-                    resample_err = res.err();
+                    // The chunk WAVs hold PCM16, and the VAD and the mel
+                    // read exactly what they hold.
+                    audio.extend(res.iter().map(|&x| to_i16(x)));
+                    resample_err = pushed.err();
                     ctx.timings.add(T_RESAMPLE, t);
                 }
             });

@@ -202,39 +202,69 @@ fn both_vad_engines_give_the_same_bytes() {
     }
 }
 
+/// `run` gives the features `segment` + `mel` give from the chunk WAVs, for
+/// PCM16 input and for input that is resampled or rounded to PCM16 on the
+/// way (the mel always describes exactly the audio of its chunk WAV).
 #[test]
 fn segment_then_mel_equals_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let (r, sg, m) = (
-        tmp.path().join("r"),
-        tmp.path().join("s"),
-        tmp.path().join("m"),
-    );
-    let call = fixtures().join("call01.wav");
-    assert!(run(&["run", s(&call), "-o", s(&r), "-q"]).status.success());
-    assert!(run(&["segment", s(&call), "-o", s(&sg), "-q"])
-        .status
-        .success());
-    let seg_rows = manifest(&sg);
-    assert!(seg_rows.iter().all(|r| r.get("mel_filepath").is_none()));
-    assert!(!sg.join("mel").exists());
-    let o = run(&["mel", s(&sg.join("manifest.jsonl")), "-o", s(&m), "-q"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (run_rows, mel_rows) = (manifest(&r), manifest(&m));
-    assert_eq!(run_rows.len(), mel_rows.len());
-    for (a, b) in run_rows.iter().zip(&mel_rows) {
-        assert_eq!(a["id"], b["id"]);
-        let fa = fs::read(r.join(a["mel_filepath"].as_str().unwrap())).unwrap();
-        let fb = fs::read(m.join(b["mel_filepath"].as_str().unwrap())).unwrap();
-        assert!(fa == fb, "features of {} differ", a["id"]);
-        // The audio path points back at segment's chunk WAV.
-        assert!(m.join(b["audio_filepath"].as_str().unwrap()).exists());
+    // call01 as 32-bit float: rounded to the same PCM16 (its samples are
+    // k / 32768), then a gain of 0.7 so that rounding changes them.
+    let float = tmp.path().join("call01_float.wav");
+    {
+        let mut r = hound::WavReader::open(fixtures().join("call01.wav")).unwrap();
+        let spec = hound::WavSpec {
+            sample_format: hound::SampleFormat::Float,
+            bits_per_sample: 32,
+            ..r.spec()
+        };
+        let mut w = hound::WavWriter::create(&float, spec).unwrap();
+        for x in r.samples::<i16>() {
+            w.write_sample(f32::from(x.unwrap()) / 32768.0 * 0.7)
+                .unwrap();
+        }
+        w.finalize().unwrap();
     }
-    // mel over a folder of chunk WAVs works too, and names rows by file.
-    let m2 = tmp.path().join("m2");
-    let o = run(&["mel", s(&sg.join("wav")), "-o", s(&m2), "-q"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(manifest(&m2).len(), seg_rows.len());
+    for call in [
+        fixtures().join("call01.wav"),
+        fixtures().join("call02_16k.wav"),
+        float,
+    ] {
+        let name = call.file_stem().unwrap().to_string_lossy().into_owned();
+        let (r, sg, m) = (
+            tmp.path().join(format!("r_{name}")),
+            tmp.path().join(format!("s_{name}")),
+            tmp.path().join(format!("m_{name}")),
+        );
+        assert!(run(&["run", s(&call), "-o", s(&r), "-q"]).status.success());
+        assert!(run(&["segment", s(&call), "-o", s(&sg), "-q"])
+            .status
+            .success());
+        let seg_rows = manifest(&sg);
+        assert!(seg_rows.iter().all(|r| r.get("mel_filepath").is_none()));
+        assert!(!sg.join("mel").exists());
+        let o = run(&["mel", s(&sg.join("manifest.jsonl")), "-o", s(&m), "-q"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (run_rows, mel_rows) = (manifest(&r), manifest(&m));
+        assert!(run_rows.len() >= 4, "{name}: {} chunks", run_rows.len());
+        assert_eq!(run_rows.len(), mel_rows.len(), "{name}");
+        for (a, b) in run_rows.iter().zip(&mel_rows) {
+            assert_eq!(a["id"], b["id"]);
+            let wa = fs::read(r.join(a["audio_filepath"].as_str().unwrap())).unwrap();
+            let wb = fs::read(m.join(b["audio_filepath"].as_str().unwrap())).unwrap();
+            assert!(wa == wb, "{name}: chunk WAV {} differs", a["id"]);
+            let fa = fs::read(r.join(a["mel_filepath"].as_str().unwrap())).unwrap();
+            let fb = fs::read(m.join(b["mel_filepath"].as_str().unwrap())).unwrap();
+            assert!(fa == fb, "{name}: features of {} differ", a["id"]);
+        }
+        if name == "call01" {
+            // mel over a folder of chunk WAVs works too, and names rows by file.
+            let m2 = tmp.path().join("m2");
+            let o = run(&["mel", s(&sg.join("wav")), "-o", s(&m2), "-q"]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(manifest(&m2).len(), seg_rows.len());
+        }
+    }
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use callprep::stages::decode::{decode_channel, read_header};
+use callprep::stages::decode::{decode_channel, read_header, to_i16};
 use callprep::stages::mel::{Layout, MelConfig, MelExtractor};
 use callprep::stages::vad::{FrameVad, VadConfig, VadEngine};
 use serde_json::Value;
@@ -338,6 +338,7 @@ fn vad_decisions_match_py_webrtcvad() {
             let want = r["decisions"].as_str().unwrap().as_bytes();
             let (samples, file_rate) = read_wav(&root().join(input), channel);
             assert_eq!(file_rate, rate, "{input}: rate");
+            let samples: Vec<i16> = samples.into_iter().map(to_i16).collect();
             let mut vad = FrameVad::new(&cfg, rate).unwrap();
             let n = vad.frame_len();
             let got: Vec<u8> = samples

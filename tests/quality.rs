@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use callprep::config::SegmentConfig;
 use callprep::pipeline::segment_samples;
 use callprep::stages::chunk::{ChunkConfig, Span};
-use callprep::stages::decode::{decode_channel, read_header};
+use callprep::stages::decode::{decode_channel, decode_channel_i16, read_header, to_i16};
 use callprep::stages::resample::resample_all;
 use callprep::stages::vad::{VadConfig, VadEngine};
 
@@ -88,10 +88,16 @@ fn score_file(wav: &Path, seg: &SegmentConfig) -> Score {
     let mut total = Score::default();
     for ch in truth["channels"].as_array().unwrap() {
         let index = ch["index"].as_u64().unwrap() as usize;
+        // As the worker does: PCM16 as it is; other rates resampled, then
+        // rounded to PCM16.
         let mut samples = Vec::new();
-        decode_channel(&info, data, index, &mut samples);
-        if info.sample_rate_hz != seg.sample_rate_hz {
-            samples = resample_all(&samples, info.sample_rate_hz, seg.sample_rate_hz).unwrap();
+        if info.sample_rate_hz == seg.sample_rate_hz {
+            decode_channel_i16(&info, data, index, &mut samples);
+        } else {
+            let mut x = Vec::new();
+            decode_channel(&info, data, index, &mut x);
+            let y = resample_all(&x, info.sample_rate_hz, seg.sample_rate_hz).unwrap();
+            samples = y.into_iter().map(to_i16).collect();
         }
         let plan = segment_samples(&samples, seg).unwrap();
         let secs = |s: &Span| (s.start as f64 / rate, s.end as f64 / rate);
@@ -234,7 +240,7 @@ fn channels_segmented_together_match_each_alone() {
     use callprep::pipeline::{push_together, ChannelSegmenter};
     use callprep::stages::chunk::Plan;
     // A plan with the audio of each of its chunks.
-    fn with_audio(p: Plan, audio: &[f32], start: usize) -> (Plan, Vec<Vec<f32>>) {
+    fn with_audio(p: Plan, audio: &[i16], start: usize) -> (Plan, Vec<Vec<i16>>) {
         let cut = p
             .chunks
             .iter()
@@ -250,18 +256,18 @@ fn channels_segmented_together_match_each_alone() {
         let bytes = fs::read(path).unwrap();
         let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
         let data = &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
-        let chans: Vec<Vec<f32>> = (0..2)
+        let chans: Vec<Vec<i16>> = (0..2)
             .map(|c| {
                 let mut s = Vec::new();
-                decode_channel(&info, data, c, &mut s);
+                decode_channel_i16(&info, data, c, &mut s);
                 s
             })
             .collect();
         // Alone: plans with the audio each chunk covers.
-        let mut alone: Vec<Vec<(Plan, Vec<Vec<f32>>)>> = vec![Vec::new(), Vec::new()];
+        let mut alone: Vec<Vec<(Plan, Vec<Vec<i16>>)>> = vec![Vec::new(), Vec::new()];
         for (c, samples) in chans.iter().enumerate() {
             let mut s = ChannelSegmenter::new(&seg).unwrap();
-            let mut take = |p: Plan, audio: &[f32], start: usize| {
+            let mut take = |p: Plan, audio: &[i16], start: usize| {
                 alone[c].push(with_audio(p, audio, start));
             };
             s.push(samples, &mut take);
@@ -269,12 +275,12 @@ fn channels_segmented_together_match_each_alone() {
         }
         // Together, in blocks of uneven sizes (the same for both channels,
         // as the worker's reader gives them).
-        let mut together: Vec<Vec<(Plan, Vec<Vec<f32>>)>> = vec![Vec::new(), Vec::new()];
+        let mut together: Vec<Vec<(Plan, Vec<Vec<i16>>)>> = vec![Vec::new(), Vec::new()];
         let mut segs = vec![
             ChannelSegmenter::new(&seg).unwrap(),
             ChannelSegmenter::new(&seg).unwrap(),
         ];
-        let mut take = |k: usize, p: Plan, audio: &[f32], start: usize| {
+        let mut take = |k: usize, p: Plan, audio: &[i16], start: usize| {
             together[k].push(with_audio(p, audio, start));
         };
         let (mut pos, mut step) = (0, 1000);

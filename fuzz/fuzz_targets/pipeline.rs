@@ -1,6 +1,7 @@
 //! Fuzz target: arbitrary bytes as a WAV file through the whole pipeline.
 //!
-//! decode (header + every channel) → resample to 8 kHz when needed → VAD +
+//! decode (header + every channel) → resample to 8 kHz when needed → round
+//! to PCM16 (as the worker does; `decode_channel_i16` must agree) → VAD +
 //! chunking (`segment_samples`, CLI defaults) → telephony log-mel of every
 //! chunk. Asserts: decoded and resampled samples are finite and as many as
 //! promised; chunks are in bounds, in order, non-overlapping and
@@ -15,7 +16,7 @@ use std::sync::OnceLock;
 
 use callprep::config::SegmentConfig;
 use callprep::pipeline::segment_samples;
-use callprep::stages::decode::{decode_channel, read_header};
+use callprep::stages::decode::{decode_channel, decode_channel_i16, read_header, to_i16};
 use callprep::stages::mel::{MelConfig, MelExtractor};
 use callprep::stages::resample::resample_all;
 use libfuzzer_sys::fuzz_target;
@@ -106,6 +107,13 @@ fuzz_target!(|data: &[u8]| {
             &resampled
         };
 
+        let pcm: Vec<i16> = audio.iter().map(|&x| to_i16(x)).collect();
+        if info.sample_rate_hz == rate {
+            let mut direct = Vec::new();
+            decode_channel_i16(&info, bytes, ch, &mut direct);
+            assert!(direct == pcm, "decode_channel_i16 differs from decode + to_i16");
+        }
+        let audio = &pcm[..];
         let plan = segment_samples(audio, &st.seg).expect("default VAD settings are valid");
         let mut prev_end = 0;
         for span in &plan.chunks {

@@ -2,8 +2,10 @@
 //!
 //! In: the bytes of a WAV file (a `Read + Seek` for the header, byte slices
 //! for the samples). Out: a [`WavInfo`] that says where the samples are and
-//! how they are encoded, and `f32` samples in `[-1, 1]` (float input may go
-//! beyond, but is never NaN or infinite).
+//! how they are encoded, and samples: 16-bit PCM ([`decode_channel_i16`],
+//! what the pipeline carries) or `f32` in `[-1, 1]` ([`decode_channel`], for
+//! the resampler and for `mel`; float input is clipped there, never NaN or
+//! infinite).
 //!
 //! Why our own parser (hound is used for *writing*): hound does not decode
 //! G.711 μ-law/A-law and refuses some real-world headers (streaming sizes,
@@ -455,6 +457,49 @@ pub fn decode_channel(info: &WavInfo, bytes: &[u8], channel: usize, out: &mut Ve
     }
 }
 
+/// Decodes one channel as 16-bit PCM, appending to `out`: the form in which
+/// the pipeline carries audio, because the chunk WAVs are PCM16 and the VAD
+/// and the mel features must see exactly the samples the WAVs hold.
+///
+/// PCM16, 8-bit PCM, μ-law and A-law are exact (`(x − 128)·256` for 8-bit
+/// is what [`to_i16`] gives for `(x − 128)/128`); wider and float formats
+/// are rounded by [`to_i16`]. Always the same as [`decode_channel`]
+/// followed by [`to_i16`], which a test checks for every format.
+pub fn decode_channel_i16(info: &WavInfo, bytes: &[u8], channel: usize, out: &mut Vec<i16>) {
+    let off = channel * info.format.bytes_per_sample();
+    let frames = bytes.chunks_exact(info.block_align);
+    out.reserve(frames.len());
+    match info.format {
+        SampleFormat::I16 => match info.block_align {
+            2 => pcm16_i16::<2>(bytes, off, out),
+            4 => pcm16_i16::<4>(bytes, off, out),
+            _ => out.extend(frames.map(|f| i16::from_le_bytes([f[off], f[off + 1]]))),
+        },
+        SampleFormat::U8 => out.extend(frames.map(|f| (i16::from(f[off]) - 128) << 8)),
+        SampleFormat::MuLaw => out.extend(frames.map(|f| mulaw_to_i16(f[off]))),
+        SampleFormat::ALaw => out.extend(frames.map(|f| alaw_to_i16(f[off]))),
+        SampleFormat::I24 | SampleFormat::I32 | SampleFormat::F32 | SampleFormat::F64 => {
+            // Through `f32` a piece at a time (a 16 KiB buffer, not the block).
+            const PIECE: usize = 4096;
+            let mut tmp = Vec::with_capacity(PIECE.min(frames.len()));
+            for piece in bytes.chunks(PIECE * info.block_align) {
+                tmp.clear();
+                decode_channel(info, piece, channel, &mut tmp);
+                out.extend(tmp.iter().map(|&x| to_i16(x)));
+            }
+        }
+    }
+}
+
+/// [`pcm16`] without the conversion: the 16-bit samples as they are.
+#[inline]
+fn pcm16_i16<const BA: usize>(bytes: &[u8], off: usize, out: &mut Vec<i16>) {
+    out.extend(bytes.chunks_exact(BA).map(|f| {
+        let f: &[u8; BA] = f.try_into().expect("chunks_exact yields BA bytes");
+        i16::from_le_bytes([f[off], f[off + 1]])
+    }));
+}
+
 /// PCM16 frames of `BA` bytes: the sample at byte offset `off` of each frame.
 #[inline]
 fn pcm16<const BA: usize>(bytes: &[u8], off: usize, out: &mut Vec<f32>) {
@@ -477,6 +522,21 @@ fn sanitize(x: f32) -> f32 {
     } else {
         x.clamp(-1.0, 1.0)
     }
+}
+
+/// `f32` in `[-1, 1]` → 16-bit PCM, rounding to nearest (ties to even, as
+/// numpy's `rint` and the CPU's own conversion do) and saturating. It is the
+/// exact inverse of the decoder's `i16 / 32768`; NaN becomes 0.
+///
+/// Written as bit arithmetic so the loops around it vectorise on baseline
+/// x86-64: `f32::round` is a libm call there, and `as i32` saturates lane by
+/// lane. Adding 1.5·2²³ to a value in ±2²² leaves it rounded to an integer
+/// in the low mantissa bits.
+#[inline(always)]
+pub fn to_i16(x: f32) -> i16 {
+    const MAGIC: f32 = 12_582_912.0;
+    let v = (x * 32768.0).clamp(-32768.0, 32767.0);
+    ((v + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32) as i16
 }
 
 /// G.711 μ-law → 16-bit linear (ITU-T G.711, as in sox and ffmpeg).
@@ -608,6 +668,68 @@ mod tests {
         let bytes = wav_bytes(&fmt16(1, 1, 8000, 24), &[], 3, &[0x00, 0x00, 0x80]);
         let info = parse(&bytes).unwrap();
         assert_eq!(decode_all(&bytes, &info, 0), vec![-1.0]);
+    }
+
+    #[test]
+    fn pcm16_decoding_is_decode_then_to_i16_for_every_format() {
+        // (format tag, bits): PCM 8/16/24/32, float 32/64, A-law, μ-law.
+        let formats = [
+            (1, 8),
+            (1, 16),
+            (1, 24),
+            (1, 32),
+            (3, 32),
+            (3, 64),
+            (6, 8),
+            (7, 8),
+        ];
+        let mut x = 12345u32;
+        for (tag, bits) in formats {
+            for ch in [1u16, 2, 3] {
+                // More frames than one f32 piece (4096), and a partial frame.
+                let ba = usize::from(ch) * usize::from(bits / 8);
+                let mut data: Vec<u8> = (0..5000 * ba + 1)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (x >> 24) as u8
+                    })
+                    .collect();
+                if tag == 3 {
+                    // Mostly ordinary floats (random bytes are mostly huge
+                    // or tiny), with the NaN/Inf/huge ones left in.
+                    let w = usize::from(bits / 8);
+                    for (i, s) in data.chunks_exact_mut(w).enumerate() {
+                        let v = ((i * 7919) % 4001) as f64 / 2000.0 - 1.0;
+                        if i % 17 != 0 {
+                            if w == 4 {
+                                s.copy_from_slice(&(v as f32).to_le_bytes());
+                            } else {
+                                s.copy_from_slice(&v.to_le_bytes());
+                            }
+                        }
+                    }
+                }
+                let bytes = wav_bytes(&fmt16(tag, ch, 8000, bits), &[], data.len() as u32, &data);
+                let info = parse(&bytes).unwrap();
+                let s = info.data_offset as usize;
+                let body = &bytes[s..s + info.data_len as usize];
+                for c in 0..usize::from(ch) {
+                    let want: Vec<i16> = decode_all(&bytes, &info, c)
+                        .into_iter()
+                        .map(to_i16)
+                        .collect();
+                    let mut got = vec![7i16]; // appends, keeping what was there
+                    decode_channel_i16(&info, body, c, &mut got);
+                    assert_eq!(got[0], 7);
+                    assert_eq!(
+                        got[1..],
+                        want[..],
+                        "tag {tag}, {bits} bits, {ch} channels, channel {c}"
+                    );
+                    assert_eq!(want.len(), data.len() / ba);
+                }
+            }
+        }
     }
 
     #[test]
@@ -779,5 +901,40 @@ mod tests {
             parse(&wav_bytes(&f, &[], 6, &[0; 6])).unwrap_err().code(),
             "bad_block_align"
         );
+    }
+
+    #[test]
+    fn to_i16_inverts_decoder_scaling() {
+        for v in [i16::MIN, -1000, -1, 0, 1, 1234, i16::MAX] {
+            assert_eq!(to_i16(f32::from(v) / 32768.0), v);
+        }
+        assert_eq!(to_i16(2.0), i16::MAX);
+        assert_eq!(to_i16(-2.0), i16::MIN);
+        assert_eq!(to_i16(f32::NAN), 0);
+        assert_eq!(to_i16(f32::INFINITY), i16::MAX);
+        assert_eq!(to_i16(f32::NEG_INFINITY), i16::MIN);
+    }
+
+    #[test]
+    fn to_i16_rounds_like_round_ties_even() {
+        for (x, want) in [
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (-2.5, -2),
+        ] {
+            assert_eq!(to_i16(x / 32768.0), want, "{x}");
+        }
+        // Every f32 step across a few ranges, incl. the saturation edges.
+        for start in [-32770.0f32, -3.0, 1000.25, 32765.0] {
+            let mut v = start;
+            for _ in 0..200_000 {
+                let want = v.round_ties_even().clamp(-32768.0, 32767.0) as i16;
+                assert_eq!(to_i16(v / 32768.0), want, "{v}");
+                v = f32::from_bits(v.to_bits() + if v >= 0.0 { 1 } else { u32::MAX });
+            }
+        }
     }
 }

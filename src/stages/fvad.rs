@@ -2454,8 +2454,7 @@ mod tests {
     use std::path::Path;
     use std::sync::OnceLock;
 
-    use crate::stages::decode::{decode_channel, read_header};
-    use crate::stages::vad::to_i16;
+    use crate::stages::decode::{decode_channel_i16, read_header};
 
     /// Test-only bindings to the C code the `webrtc-vad` crate compiles and
     /// links (`resources/libfvad`), with a `#[repr(C)]` mirror of `VadInstT`
@@ -2750,8 +2749,8 @@ mod tests {
                 &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
             for ch in 0..info.channels {
                 let mut f = Vec::new();
-                decode_channel(&info, data, ch, &mut f);
-                out.push(f.into_iter().map(to_i16).collect());
+                decode_channel_i16(&info, data, ch, &mut f);
+                out.push(f);
             }
         }
         out

@@ -1,7 +1,8 @@
 //! Stage 6 — **mel**: log-mel spectrograms that match their reference
 //! implementations (librosa, Kaldi fbank, Whisper) number for number.
 //!
-//! In: one chunk of `f32` samples at `MelConfig::sample_rate_hz`. Out: a
+//! In: one chunk of samples at `MelConfig::sample_rate_hz`, 16-bit PCM (the
+//! pipeline's audio) or `f32` (any [`Sample`], full scale 1.0). Out: a
 //! `Vec<f32>` holding `n_mels × n_frames` values in the configured layout
 //! (`[n_mels, frames]` or `[frames, n_mels]`, C order).
 //!
@@ -446,6 +447,90 @@ fn window(kind: WindowKind, n: usize) -> Vec<f64> {
     }
 }
 
+/// A sample type the extractor reads, at full scale 1.0.
+pub trait Sample: Copy {
+    /// The sample as `f64`; exact for both types.
+    fn to_f64(self) -> f64;
+    /// The slice as the extractor's (non-generic) inner loop takes it.
+    fn signal(s: &[Self]) -> Signal<'_>;
+}
+
+impl Sample for f32 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn signal(s: &[f32]) -> Signal<'_> {
+        Signal::F32(s)
+    }
+}
+
+/// 16-bit PCM: `s / 32768`, the value the decoder gives as `f32` (both
+/// divisions are exact), so PCM16 audio has the same features either way.
+impl Sample for i16 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self) * (1.0 / 32768.0)
+    }
+    fn signal(s: &[i16]) -> Signal<'_> {
+        Signal::Pcm16(s)
+    }
+}
+
+/// A chunk's samples of either type. The extractor's frame loop is compiled
+/// once (with AVX2, or not) and branches on this per frame: a generic loop
+/// would be compiled per type, and LLVM then stopped inlining the AVX2
+/// helpers into it (four times slower).
+#[derive(Debug, Clone, Copy)]
+pub enum Signal<'a> {
+    /// 16-bit PCM.
+    Pcm16(&'a [i16]),
+    /// `f32`.
+    F32(&'a [f32]),
+}
+
+impl Signal<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Signal::Pcm16(x) => x.len(),
+            Signal::F32(x) => x.len(),
+        }
+    }
+
+    /// The first `n` samples (all of them if fewer).
+    fn truncate(self, n: usize) -> Self {
+        match self {
+            Signal::Pcm16(x) => Signal::Pcm16(&x[..x.len().min(n)]),
+            Signal::F32(x) => Signal::F32(&x[..x.len().min(n)]),
+        }
+    }
+
+    /// Sample `k` as `f64`, if there is one.
+    #[inline(always)]
+    fn get(&self, k: usize) -> Option<f64> {
+        match self {
+            Signal::Pcm16(x) => x.get(k).map(|v| v.to_f64()),
+            Signal::F32(x) => x.get(k).map(|v| v.to_f64()),
+        }
+    }
+
+    /// Samples `first..first + dst.len()` (in bounds) as `f64` into `dst`.
+    #[inline(always)]
+    fn convert(&self, first: usize, dst: &mut [f64]) {
+        #[inline(always)]
+        fn each<S: Sample>(src: &[S], dst: &mut [f64]) {
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = x.to_f64();
+            }
+        }
+        let r = first..first + dst.len();
+        match self {
+            Signal::Pcm16(x) => each(&x[r], dst),
+            Signal::F32(x) => each(&x[r], dst),
+        }
+    }
+}
+
 /// Frames per block in [`MelExtractor::compute_into`]: 8 `f64` power
 /// spectra of 257 bins are 16 KiB, which stays in L1.
 const BLOCK: usize = 8;
@@ -620,7 +705,6 @@ pub struct MelScratch {
     fft_scratch: Vec<Complex<f64>>,
     power: Vec<f64>,
     mel: Vec<f32>,
-    padded: Vec<f32>,
 }
 
 impl MelExtractor {
@@ -656,7 +740,6 @@ impl MelExtractor {
             fft_scratch: zeros(sp.scratch_len()),
             power: vec![0.0; (self.cfg.n_fft / 2 + 1) * BLOCK],
             mel: vec![1.0; self.cfg.n_mels * BLOCK],
-            padded: Vec::new(),
         }
     }
 
@@ -675,13 +758,18 @@ impl MelExtractor {
     /// the same operations in the same order (Rust never fuses a multiply and
     /// an add), so the same bits; a test checks both builds against each
     /// other.
-    pub fn compute_into(&self, samples: &[f32], s: &mut MelScratch, out: &mut Vec<f32>) -> usize {
+    pub fn compute_into<S: Sample>(
+        &self,
+        samples: &[S],
+        s: &mut MelScratch,
+        out: &mut Vec<f32>,
+    ) -> usize {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked on the line above.
-            return unsafe { self.compute_into_avx2(samples, s, out) };
+            return unsafe { self.compute_into_avx2(S::signal(samples), s, out) };
         }
-        self.compute_into_portable::<false>(samples, s, out)
+        self.compute_into_portable::<false>(S::signal(samples), s, out)
     }
 
     /// [`Self::compute_into`] compiled with AVX2 (everything below it is
@@ -689,7 +777,7 @@ impl MelExtractor {
     /// picks its own AVX code at run time).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn compute_into_avx2(&self, samples: &[f32], s: &mut MelScratch, out: &mut Vec<f32>) -> usize {
+    fn compute_into_avx2(&self, samples: Signal, s: &mut MelScratch, out: &mut Vec<f32>) -> usize {
         self.compute_into_portable::<true>(samples, s, out)
     }
 
@@ -699,28 +787,21 @@ impl MelExtractor {
     #[inline(always)]
     fn compute_into_portable<const AVX2: bool>(
         &self,
-        samples: &[f32],
+        samples: Signal,
         s: &mut MelScratch,
         out: &mut Vec<f32>,
     ) -> usize {
         let cfg = &self.cfg;
-        let mut padded = std::mem::take(&mut s.padded);
-        let signal: &[f32] = match cfg.pad_to_seconds {
-            Some(_) => {
-                let n = cfg.padded_len(samples.len());
-                padded.clear();
-                padded.extend_from_slice(&samples[..samples.len().min(n)]);
-                padded.resize(n, 0.0);
-                &padded
-            }
-            None => samples,
-        };
+        // With `pad_to_seconds` the signal is `n` samples long: the chunk,
+        // cut or followed by zeros (which `frame` supplies, no copy).
+        let n = cfg.padded_len(samples.len());
+        let signal = samples.truncate(n);
         let n_frames = cfg.n_frames(samples.len());
         // Every element is written below, so values left from an earlier
         // call stay until overwritten: only growth is zero-filled (a
         // `clear` first would write every byte twice).
         out.resize(n_frames * cfg.n_mels, 0.0);
-        let n = signal.len() as i64;
+        let n = n as i64;
         let mut t0 = 0;
         while t0 < n_frames {
             let b = BLOCK.min(n_frames - t0);
@@ -791,7 +872,6 @@ impl MelExtractor {
             }
             t0 += b;
         }
-        s.padded = padded;
         if cfg.log == LogKind::Whisper && !out.is_empty() {
             let max = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             for v in out.iter_mut() {
@@ -839,20 +919,22 @@ impl MelExtractor {
     }
 
     /// Fills `frame` with the windowed frame whose window starts at signal
-    /// index `first` (may be negative or past the end: edges are mirrored).
+    /// index `first` (may be negative or past the end: edges are mirrored)
+    /// of a signal `n` samples long: `signal`, then zeros up to `n`.
     #[inline(always)]
-    fn frame(&self, signal: &[f32], n: i64, first: i64, frame: &mut [f64]) {
+    fn frame(&self, signal: Signal, n: i64, first: i64, frame: &mut [f64]) {
         let cfg = &self.cfg;
         let wl = cfg.win_length;
         // Only the window region is written: the zero padding around it was
         // set when the buffer was made, and nothing writes there (the even
         // FFT reads its input immutably; odd sizes copy out of `frame`).
         let dst = &mut frame[self.win_offset..self.win_offset + wl];
-        if first >= 0 && first + wl as i64 <= n {
-            let src = &signal[first as usize..first as usize + wl];
-            for (d, &x) in dst.iter_mut().zip(src) {
-                *d = f64::from(x);
-            }
+        let (len, last) = (signal.len() as i64, first + wl as i64);
+        if first >= 0 && last <= len {
+            signal.convert(first as usize, dst);
+        } else if first >= len && last <= n {
+            // Wholly inside the zero padding.
+            dst.fill(0.0);
         } else {
             for (j, d) in dst.iter_mut().enumerate() {
                 let i = first + j as i64;
@@ -860,7 +942,7 @@ impl MelExtractor {
                     Framing::CenterReflect => reflect_numpy(i, n),
                     Framing::Kaldi => reflect_kaldi(i, n),
                 };
-                *d = k.map_or(0.0, |k| f64::from(signal[k]));
+                *d = k.and_then(|k| signal.get(k)).unwrap_or(0.0);
             }
         }
         if cfg.remove_dc {
@@ -879,7 +961,7 @@ impl MelExtractor {
     }
 
     /// Convenience wrapper: allocates scratch and output.
-    pub fn compute(&self, samples: &[f32]) -> (Vec<f32>, usize) {
+    pub fn compute<S: Sample>(&self, samples: &[S]) -> (Vec<f32>, usize) {
         let mut s = self.scratch();
         let mut out = Vec::new();
         let frames = self.compute_into(samples, &mut s, &mut out);
@@ -1087,7 +1169,7 @@ mod tests {
             let (mut s1, mut s2) = (ex.scratch(), ex.scratch());
             let (mut a, mut b) = (Vec::new(), Vec::new());
             let fa = ex.compute_into(&x, &mut s1, &mut a);
-            let fb = ex.compute_into_portable::<false>(&x, &mut s2, &mut b);
+            let fb = ex.compute_into_portable::<false>(Signal::F32(&x), &mut s2, &mut b);
             assert_eq!(fa, fb);
             assert!(fa > 100, "{}: {fa} frames", cfg.preset);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

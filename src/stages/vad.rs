@@ -1,7 +1,7 @@
 //! Stage 4 — **VAD**: WebRTC voice activity decisions per frame.
 //!
-//! In: one channel of `f32` samples at a rate the WebRTC VAD takes (8, 16, 32
-//! or 48 kHz), one frame of 10, 20 or 30 ms at a time. Out: a [`FrameInfo`]
+//! In: one channel of 16-bit PCM samples at a rate the WebRTC VAD takes (8,
+//! 16, 32 or 48 kHz), one frame of 10, 20 or 30 ms at a time, read in place. Out: a [`FrameInfo`]
 //! per frame (voiced or not, and the frame's mean square, which the chunker
 //! uses to find the quietest pause). No allocation per frame.
 //!
@@ -87,7 +87,6 @@ impl VadConfig {
 pub struct FrameVad {
     vad: Engine,
     frame_len: usize,
-    pcm: Vec<i16>,
 }
 
 enum Engine {
@@ -120,11 +119,7 @@ impl FrameVad {
             }
         };
         let frame_len = cfg.frame_len(rate_hz);
-        Ok(FrameVad {
-            vad,
-            frame_len,
-            pcm: vec![0; frame_len],
-        })
+        Ok(FrameVad { vad, frame_len })
     }
 
     /// Samples per frame.
@@ -133,7 +128,7 @@ impl FrameVad {
     }
 
     /// Classifies one frame of exactly [`Self::frame_len`] samples.
-    pub fn classify(&mut self, frame: &[f32]) -> FrameInfo {
+    pub fn classify(&mut self, frame: &[i16]) -> FrameInfo {
         let [info] = Self::classify_many([self], [frame]);
         info
     }
@@ -143,16 +138,14 @@ impl FrameVad {
     /// but with the Rust engine the channels' filterbanks run together
     /// ([`Fvad::process_many`]), faster than one after the other.
     pub fn classify_many<const P: usize>(
-        mut vads: [&mut FrameVad; P],
-        frames: [&[f32]; P],
+        vads: [&mut FrameVad; P],
+        frames: [&[i16]; P],
     ) -> [FrameInfo; P] {
-        let energy: [f32; P] = std::array::from_fn(|p| vads[p].load(frames[p]));
-        let parts = vads.each_mut().map(|v| {
-            let v = &mut **v;
-            (&mut v.vad, &v.pcm[..])
+        let energy: [f32; P] = std::array::from_fn(|p| {
+            debug_assert_eq!(frames[p].len(), vads[p].frame_len);
+            mean_square(frames[p])
         });
-        let pcms = parts.each_ref().map(|(_, pcm)| *pcm);
-        let engines = parts.map(|(e, _)| match e {
+        let engines = vads.map(|v| match &mut v.vad {
             Engine::Rust(v) => Ok(&mut **v),
             Engine::Libfvad(v) => Err(v),
         });
@@ -160,15 +153,15 @@ impl FrameVad {
         if engines.iter().all(Result::is_ok) {
             let mut it = engines.into_iter().flatten();
             let fvads = std::array::from_fn(|_| it.next().expect("all are Rust (checked above)"));
-            voiced = Fvad::process_many(fvads, pcms);
+            voiced = Fvad::process_many(fvads, frames);
         } else {
             for (p, e) in engines.into_iter().enumerate() {
                 // The frame length is one the VAD accepts (checked in
                 // `new`), so it cannot return an error; treat one as "not
                 // speech" all the same.
                 voiced[p] = match e {
-                    Ok(v) => v.process(pcms[p]),
-                    Err(v) => v.is_voice_segment(pcms[p]).unwrap_or(false),
+                    Ok(v) => v.process(frames[p]),
+                    Err(v) => v.is_voice_segment(frames[p]).unwrap_or(false),
                 };
             }
         }
@@ -177,68 +170,48 @@ impl FrameVad {
             energy: energy[p],
         })
     }
-
-    /// Converts `frame` to 16-bit PCM for the detector; returns its mean
-    /// square.
-    fn load(&mut self, frame: &[f32]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            return unsafe { self.load_avx2(frame) };
-        }
-        self.load_portable(frame)
-    }
-
-    /// [`Self::load`] compiled with AVX2: eight lanes per instruction, the
-    /// same operations per lane, so the same bits.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn load_avx2(&mut self, frame: &[f32]) -> f32 {
-        self.load_portable(frame)
-    }
-
-    #[inline(always)]
-    fn load_portable(&mut self, frame: &[f32]) -> f32 {
-        debug_assert_eq!(frame.len(), self.frame_len);
-        for (dst, &x) in self.pcm.iter_mut().zip(frame) {
-            *dst = to_i16(x);
-        }
-        // Eight partial sums so the loop vectorises (frames are multiples of 8).
-        let mut acc = [0.0f32; 8];
-        for c in frame.chunks_exact(8) {
-            for (a, &x) in acc.iter_mut().zip(c) {
-                *a += x * x;
-            }
-        }
-        let sum: f32 = acc.iter().sum::<f32>()
-            + frame
-                .chunks_exact(8)
-                .remainder()
-                .iter()
-                .map(|x| x * x)
-                .sum::<f32>();
-        sum / self.frame_len as f32
-    }
 }
 
-/// `f32` in `[-1, 1]` → 16-bit PCM, rounding to nearest (ties to even, as
-/// numpy's `rint` and the CPU's own conversion do) and saturating. It is the
-/// exact inverse of the decoder's `i16 / 32768`; NaN becomes 0.
-///
-/// Written as bit arithmetic so the loops around it vectorise on baseline
-/// x86-64: `f32::round` is a libm call there, and `as i32` saturates lane by
-/// lane. Adding 1.5·2²³ to a value in ±2²² leaves it rounded to an integer
-/// in the low mantissa bits.
+/// Mean square of a frame at full scale 1.0: `x = s / 32768` squared and
+/// summed in `f32` (eight partial sums, so the loop vectorises).
+pub fn mean_square(frame: &[i16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked on the line above.
+        return unsafe { mean_square_avx2(frame) };
+    }
+    mean_square_portable(frame)
+}
+
+/// [`mean_square`] compiled with AVX2: eight lanes per instruction, the
+/// same operations per lane, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn mean_square_avx2(frame: &[i16]) -> f32 {
+    mean_square_portable(frame)
+}
+
 #[inline(always)]
-pub fn to_i16(x: f32) -> i16 {
-    const MAGIC: f32 = 12_582_912.0;
-    let v = (x * 32768.0).clamp(-32768.0, 32767.0);
-    ((v + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32) as i16
+fn mean_square_portable(frame: &[i16]) -> f32 {
+    let square = |s: i16| {
+        let x = f32::from(s) / 32768.0;
+        x * x
+    };
+    let mut acc = [0.0f32; 8];
+    let chunks = frame.chunks_exact(8);
+    let rest: f32 = chunks.remainder().iter().map(|&s| square(s)).sum();
+    for c in chunks {
+        for (a, &s) in acc.iter_mut().zip(c) {
+            *a += square(s);
+        }
+    }
+    (acc.iter().sum::<f32>() + rest) / frame.len().max(1) as f32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::decode::to_i16;
 
     #[test]
     fn config_validation_names_the_problem() {
@@ -283,7 +256,7 @@ mod tests {
                 let mut vad = FrameVad::new(&cfg, rate).unwrap();
                 assert_eq!(vad.frame_len(), (rate * ms / 1000) as usize);
                 // Silence is never speech, at any rate and frame size.
-                let silence = vec![0.0f32; vad.frame_len()];
+                let silence = vec![0i16; vad.frame_len()];
                 for _ in 0..20 {
                     assert!(!vad.classify(&silence).voiced);
                 }
@@ -303,20 +276,25 @@ mod tests {
         // A vowel-like signal: 150 Hz fundamental with harmonics, AM-modulated.
         let mut voiced = 0;
         for f in 0..50 {
-            let frame: Vec<f32> = (0..n)
+            let frame: Vec<i16> = (0..n)
                 .map(|i| {
                     let t = (f * n + i) as f32 / 8000.0;
-                    (1..8)
+                    let x = (1..8)
                         .map(|h| {
                             (2.0 * std::f32::consts::PI * 150.0 * h as f32 * t).sin() / h as f32
                         })
                         .sum::<f32>()
-                        * 0.2
+                        * 0.2;
+                    to_i16(x)
                 })
                 .collect();
             let info = vad.classify(&frame);
-            let ms = frame.iter().map(|x| x * x).sum::<f32>() / n as f32;
-            assert!((info.energy - ms).abs() < 1e-6);
+            let ms = frame
+                .iter()
+                .map(|&s| (f64::from(s) / 32768.0).powi(2))
+                .sum::<f64>()
+                / n as f64;
+            assert!((f64::from(info.energy) - ms).abs() < 1e-6 * ms.max(1e-3));
             voiced += usize::from(info.voiced);
         }
         assert!(voiced > 40, "only {voiced}/50 frames voiced");
@@ -328,21 +306,23 @@ mod tests {
         // and goes), every engine pairing: the same infos as separate calls.
         let rate = 8000;
         let n = 60 * 240;
-        let a: Vec<f32> = (0..n)
+        let a: Vec<i16> = (0..n)
             .map(|i| {
                 let t = i as f32 / rate as f32;
                 let on = (i / 4000) % 2 == 0;
-                f32::from(u8::from(on))
-                    * 0.3
-                    * (2.0 * std::f32::consts::PI * (200.0 + 300.0 * t) * t).sin()
+                to_i16(
+                    f32::from(u8::from(on))
+                        * 0.3
+                        * (2.0 * std::f32::consts::PI * (200.0 + 300.0 * t) * t).sin(),
+                )
             })
             .collect();
         let mut x = 12345u32;
-        let b: Vec<f32> = (0..n)
+        let b: Vec<i16> = (0..n)
             .map(|i| {
                 x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
                 let amp = if (i / 2400) % 3 == 0 { 0.4 } else { 0.001 };
-                amp * ((x >> 16) as f32 / 32768.0 - 1.0)
+                to_i16(amp * ((x >> 16) as f32 / 32768.0 - 1.0))
             })
             .collect();
         for engines in [
@@ -377,71 +357,43 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn avx2_and_portable_loads_agree_bit_for_bit() {
+    fn avx2_and_portable_mean_squares_agree_bit_for_bit() {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;
         }
-        let cfg = VadConfig {
-            mode: 3,
-            frame_ms: 30,
-            engine: VadEngine::Rust,
-        };
-        let (mut a, mut b) = (
-            FrameVad::new(&cfg, 8000).unwrap(),
-            FrameVad::new(&cfg, 8000).unwrap(),
-        );
         let mut x = 7u32;
         for round in 0..2000 {
-            let amp = [1.5f32, 1.0, 0.01, 1e-6][round % 4];
-            let frame: Vec<f32> = (0..240)
+            let shift = [0, 4, 10, 15][round % 4];
+            // 240 samples (30 ms at 8 kHz) and lengths with a remainder.
+            let n = [240, 80, 163, 7][round % 4];
+            let frame: Vec<i16> = (0..n)
                 .map(|_| {
                     x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    amp * ((x >> 8) as f32 / 8_388_608.0 - 1.0)
+                    ((x >> 16) as u16 as i16) >> shift
                 })
                 .collect();
             // SAFETY: AVX2 is there, checked above.
-            let ea = unsafe { a.load_avx2(&frame) };
-            let eb = b.load_portable(&frame);
-            assert_eq!(
-                (ea.to_bits(), &a.pcm),
-                (eb.to_bits(), &b.pcm),
-                "round {round}"
-            );
+            let ea = unsafe { mean_square_avx2(&frame) };
+            let eb = mean_square_portable(&frame);
+            assert_eq!(ea.to_bits(), eb.to_bits(), "round {round}");
         }
     }
 
     #[test]
-    fn to_i16_inverts_decoder_scaling() {
-        for v in [i16::MIN, -1000, -1, 0, 1, 1234, i16::MAX] {
-            assert_eq!(to_i16(f32::from(v) / 32768.0), v);
-        }
-        assert_eq!(to_i16(2.0), i16::MAX);
-        assert_eq!(to_i16(-2.0), i16::MIN);
-        assert_eq!(to_i16(f32::NAN), 0);
-        assert_eq!(to_i16(f32::INFINITY), i16::MAX);
-        assert_eq!(to_i16(f32::NEG_INFINITY), i16::MIN);
-    }
-
-    #[test]
-    fn to_i16_rounds_like_round_ties_even() {
-        for (x, want) in [
-            (0.5, 0),
-            (1.5, 2),
-            (2.5, 2),
-            (-0.5, 0),
-            (-1.5, -2),
-            (-2.5, -2),
-        ] {
-            assert_eq!(to_i16(x / 32768.0), want, "{x}");
-        }
-        // Every f32 step across a few ranges, incl. the saturation edges.
-        for start in [-32770.0f32, -3.0, 1000.25, 32765.0] {
-            let mut v = start;
-            for _ in 0..200_000 {
-                let want = v.round_ties_even().clamp(-32768.0, 32767.0) as i16;
-                assert_eq!(to_i16(v / 32768.0), want, "{v}");
-                v = f32::from_bits(v.to_bits() + if v >= 0.0 { 1 } else { u32::MAX });
+    fn mean_square_is_that_of_the_decoded_samples() {
+        // The f32 sums the pipeline always did (eight partial sums of
+        // `(s / 32768)²`), so the chunker's pause choices keep their bits.
+        let frame: Vec<i16> = (0..243).map(|i| (i * 977 % 65536 - 32768) as i16).collect();
+        let x: Vec<f32> = frame.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        let mut acc = [0.0f32; 8];
+        for c in x.chunks_exact(8) {
+            for (a, v) in acc.iter_mut().zip(c) {
+                *a += v * v;
             }
         }
+        let rest: f32 = x.chunks_exact(8).remainder().iter().map(|v| v * v).sum();
+        let want = (acc.iter().sum::<f32>() + rest) / 243.0;
+        assert_eq!(mean_square(&frame).to_bits(), want.to_bits());
+        assert_eq!(mean_square(&[i16::MIN; 16]), 1.0);
     }
 }
