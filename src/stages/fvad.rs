@@ -784,8 +784,11 @@ struct FilterStates {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Bands<const Q: usize, const E: usize, const S: usize> {
     /// Level 2: 3000–4000, 2000–3000, 1000–2000 and 0–1000 Hz (the last
-    /// one is not a feature: levels 3 and 4 split it).
+    /// one is not a feature: levels 3 and 4 split it). Left at zero by
+    /// [`avx2::filterbank_pair`], which only gives their energies.
     level2: [[i16; Q]; 4],
+    /// [`energy`] of the first three bands of `level2` (the features).
+    level2_energy: [(i32, i32); 3],
     /// 500–1000 Hz, the high band of level 3.
     hp3: [i16; E],
     /// 250–500 Hz, the high band of level 4.
@@ -797,6 +800,7 @@ struct Bands<const Q: usize, const E: usize, const S: usize> {
 impl<const Q: usize, const E: usize, const S: usize> Bands<Q, E, S> {
     const ZERO: Self = Bands {
         level2: [[0; Q]; 4],
+        level2_energy: [(0, 0); 3],
         hp3: [0; E],
         hp4: [0; S],
         band0: [0; S],
@@ -881,6 +885,8 @@ fn filterbank<
             high_pass: hp[p].map(|v| v as i16),
         };
         bands[p].hp4 = level4[p][2];
+        let l2 = &bands[p].level2;
+        bands[p].level2_energy = [energy(&l2[0]), energy(&l2[1]), energy(&l2[2])];
     }
 }
 
@@ -1298,6 +1304,11 @@ mod avx2 {
             _mm256_set_m128i(_mm_unpackhi_epi32(z1, z2), _mm_unpacklo_epi32(z1, z2))
         };
 
+        // Level 2's outputs, step by step, each band value in the low 16
+        // bits of its lane (the high 16 are zero).
+        let mut l2 = [_mm256_setzero_si256(); Q];
+        let low16 = _mm256_set1_epi32(0xFFFF);
+
         // Level 2, lanes [A's four, B's four], one block behind level 1;
         // lane i is channel i / 4, split 1 + i % 4 / 2, branch i % 2.
         let mut now = level1(0);
@@ -1350,12 +1361,9 @@ mod avx2 {
                 *z = split_step_wide(&mut h2, now, ahead);
                 // Level 2's outputs go straight to the bands (lane 4p + r
                 // is channel p's band r).
-                let y: [i32; 8] = bytemuck::cast(*z);
-                for (p, b) in bands.iter_mut().enumerate() {
-                    for (r, band) in b.level2.iter_mut().enumerate() {
-                        band[4 * q + i] = y[4 * p + r] as i16;
-                    }
-                }
+                // Level 2's outputs stay in their lanes (lane 4p + r is
+                // channel p's band r), for `level2_energies`.
+                l2[4 * q + i] = _mm256_and_si256(*z, low16);
                 now = ahead;
             }
             // Level 3's input pairs 2q and 2q + 1.
@@ -1385,6 +1393,11 @@ mod avx2 {
         level4(bands, S - 2, &mut h4, l, la);
         level4(bands, S - 1, &mut h4, la, zero);
 
+        let en = level2_energies(&l2);
+        for (p, b) in bands.iter_mut().enumerate() {
+            b.level2_energy = [en[4 * p], en[4 * p + 1], en[4 * p + 2]];
+        }
+
         let (l1, l2): ([i32; 4], [i32; 8]) = (bytemuck::cast(h1), bytemuck::cast(h2));
         let (l3, l4): ([i32; 4], [i32; 4]) = (bytemuck::cast(h3), bytemuck::cast(h4));
         for (p, s) in states.iter_mut().enumerate() {
@@ -1400,6 +1413,31 @@ mod avx2 {
             }
             s.high_pass = hp[p].map(|v| v as i16);
         }
+    }
+
+    /// [`energy`] of the eight bands in the lanes of `l2` (one vector per
+    /// sample, each value in the low 16 bits of its lane, the high 16 zero),
+    /// all at once: the largest `wrapping_abs` (`abs_epi16`, which wraps
+    /// −32768 as `i16::wrapping_abs` does, then a signed 16-bit max from
+    /// −1, as the C fold), the scaling from it, then the wrapping sum of
+    /// `x² >> scaling` (`madd_epi16` of a lane with itself is `x²` when
+    /// its high half is zero).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn level2_energies<const Q: usize>(l2: &[__m256i; Q]) -> [(i32, i32); 8] {
+        let mut smax = _mm256_set1_epi16(-1);
+        for v in l2 {
+            smax = _mm256_max_epi16(smax, _mm256_abs_epi16(*v));
+        }
+        let smax: [i32; 8] = bytemuck::cast(smax);
+        let scaling: [i32; 8] = std::array::from_fn(|i| scaling_of_max(smax[i] as i16, Q));
+        let shift: __m256i = bytemuck::cast(scaling);
+        let mut en = _mm256_setzero_si256();
+        for v in l2 {
+            en = _mm256_add_epi32(en, _mm256_srlv_epi32(_mm256_madd_epi16(*v, *v), shift));
+        }
+        let en: [i32; 8] = bytemuck::cast(en);
+        std::array::from_fn(|i| (en[i], scaling[i]))
     }
 }
 
@@ -1420,8 +1458,15 @@ fn high_pass_step(s: &mut [i32; 4], x: i16) -> i16 {
 /// to −32768, so such samples never raise the maximum.
 #[inline(always)]
 fn scaling_square<const L: usize>(v: &[i16; L]) -> i32 {
-    let nbits = 32 - (L as u32).leading_zeros() as i16;
     let smax = v.iter().fold(-1i16, |m, &x| m.max(x.wrapping_abs()));
+    scaling_of_max(smax, L)
+}
+
+/// The rest of [`scaling_square`], from the largest `wrapping_abs` of the
+/// `len` samples (−1 if there is none above −1).
+#[inline(always)]
+fn scaling_of_max(smax: i16, len: usize) -> i32 {
+    let nbits = 32 - (len as u32).leading_zeros() as i16;
     let t = norm_w32(smax as i32 * smax as i32);
     if smax == 0 || t > nbits {
         0
@@ -1440,10 +1485,10 @@ fn energy<const L: usize>(v: &[i16; L]) -> (i32, i32) {
     (en, scaling)
 }
 
-/// `LogOfEnergy`: 10·log10 of the energy of `data` in Q4 plus `offset`,
-/// updating `total_energy` while it is at most [`MIN_ENERGY`].
-fn log_of_energy<const L: usize>(data: &[i16; L], offset: i16, total_energy: &mut i16) -> i16 {
-    let (en, scaling) = energy(data);
+/// `LogOfEnergy`: 10·log10 in Q4 plus `offset` of a band's energy
+/// (`(en, scaling)` from [`energy`]), updating `total_energy` while it is at
+/// most [`MIN_ENERGY`].
+fn log_of_energy((en, scaling): (i32, i32), offset: i16, total_energy: &mut i16) -> i16 {
     let mut energy = en as u32;
     if energy == 0 {
         return offset;
@@ -1536,15 +1581,15 @@ fn calculate_features<
         // Same order as the C code (it decides when `total_energy` stops
         // accumulating).
         let b = &bands[p];
-        let [hp2a, lp2a, hp2b, _] = &b.level2;
+        let [hp2a, lp2a, hp2b] = b.level2_energy;
         let f = &mut features[p];
         let total_energy = &mut totals[p];
         f[5] = log_of_energy(hp2a, OFFSET_VECTOR[5], total_energy);
         f[4] = log_of_energy(lp2a, OFFSET_VECTOR[4], total_energy);
         f[3] = log_of_energy(hp2b, OFFSET_VECTOR[3], total_energy);
-        f[2] = log_of_energy(&b.hp3, OFFSET_VECTOR[2], total_energy);
-        f[1] = log_of_energy(&b.hp4, OFFSET_VECTOR[1], total_energy);
-        f[0] = log_of_energy(&b.band0, OFFSET_VECTOR[0], total_energy);
+        f[2] = log_of_energy(energy(&b.hp3), OFFSET_VECTOR[2], total_energy);
+        f[1] = log_of_energy(energy(&b.hp4), OFFSET_VECTOR[1], total_energy);
+        f[0] = log_of_energy(energy(&b.band0), OFFSET_VECTOR[0], total_energy);
     }
     totals
 }
@@ -3274,6 +3319,11 @@ mod tests {
             *y = high_pass_step(&mut hp, x);
         }
         b.hp4 = level4[2];
+        b.level2_energy = [
+            energy(&b.level2[0]),
+            energy(&b.level2[1]),
+            energy(&b.level2[2]),
+        ];
         let ([u1, l1, u2, l2], [_, _, u4, l4]) = (second, second34);
         *states = FilterStates {
             splits: [first, [u1, l1], [u2, l2], first34, [u4, l4]],
@@ -3328,8 +3378,20 @@ mod tests {
                 for p in 0..2 {
                     let mut want = Bands::ZERO;
                     filterbank_portable::<N, H, Q, E, S>(&data[p], &mut alone[p], &mut want);
-                    let (got, want) = ((bands[p], pair[p]), (want, alone[p]));
-                    assert_eq!(got, want, "{N} samples, pair, channel {p}, round {round}");
+                    // Level 2 by its energies (the AVX2 pair path keeps its
+                    // samples in vectors); its lowest band is checked
+                    // through levels 3 and 4.
+                    let level2_energies_only = |b: Bands<Q, E, S>| Bands {
+                        level2: [[0; Q]; 4],
+                        ..b
+                    };
+                    let got = (level2_energies_only(bands[p]), pair[p]);
+                    let want = (want, alone[p]);
+                    assert_eq!(
+                        got,
+                        (level2_energies_only(want.0), want.1),
+                        "{N} samples, pair, channel {p}, round {round}"
+                    );
 
                     // One channel: two passes of two levels.
                     let mut one = [Bands::ZERO];
