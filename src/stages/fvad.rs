@@ -146,6 +146,8 @@
 //! insertion). Those are ported with the same wrapping arithmetic but not
 //! exercised.
 
+use std::mem::MaybeUninit;
+
 /// Number of frequency bands ("channels") of the filterbank.
 const NUM_CHANNELS: usize = 6;
 /// Gaussians per channel in each mixture model.
@@ -779,15 +781,13 @@ struct FilterStates {
     high_pass: [i16; 4],
 }
 
-/// One channel's filterbank outputs for a frame of `4 * Q` samples: the
-/// six bands whose energies are the features, and level 3's input.
+/// One channel's filterbank outputs for a frame of `4 * Q` samples: what
+/// the six features are computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Bands<const Q: usize, const E: usize, const S: usize> {
-    /// Level 2: 3000–4000, 2000–3000, 1000–2000 and 0–1000 Hz (the last
-    /// one is not a feature: levels 3 and 4 split it). Left at zero by
-    /// [`avx2::filterbank_pair`], which only gives their energies.
-    level2: [[i16; Q]; 4],
-    /// [`energy`] of the first three bands of `level2` (the features).
+    /// [`energy`] of the first three bands of level 2: 3000–4000,
+    /// 2000–3000 and 1000–2000 Hz (its fourth, 0–1000 Hz, is not a feature:
+    /// levels 3 and 4 split it).
     level2_energy: [(i32, i32); 3],
     /// 500–1000 Hz, the high band of level 3.
     hp3: [i16; E],
@@ -799,7 +799,6 @@ struct Bands<const Q: usize, const E: usize, const S: usize> {
 
 impl<const Q: usize, const E: usize, const S: usize> Bands<Q, E, S> {
     const ZERO: Self = Bands {
-        level2: [[0; Q]; 4],
         level2_energy: [(0, 0); 3],
         hp3: [0; E],
         hp4: [0; S],
@@ -854,12 +853,11 @@ fn filterbank<
         [0, 0, u4, l4]
     });
 
-    let level2 = bands.each_mut().map(|b| &mut b.level2);
-    two_levels::<P, N, H, Q>(data, &mut first, &mut second, None, level2);
+    let mut level2 = [[[0i16; Q]; 4]; P];
+    two_levels::<P, N, H, Q>(data, &mut first, &mut second, None, level2.each_mut());
     // Level 3 reads level 2's lowest band and writes its high band.
-    let lowest_high = bands.each_mut().map(|b| (&b.level2[3], &mut b.hp3));
-    let lp2b: [&[i16; Q]; P] = std::array::from_fn(|p| lowest_high[p].0);
-    let hp3 = lowest_high.map(|(_, h)| h);
+    let lp2b: [&[i16; Q]; P] = std::array::from_fn(|p| &level2[p][3]);
+    let hp3 = bands.each_mut().map(|b| &mut b.hp3);
     let mut level4 = [[[0i16; S]; 4]; P];
     two_levels(
         lp2b,
@@ -885,7 +883,7 @@ fn filterbank<
             high_pass: hp[p].map(|v| v as i16),
         };
         bands[p].hp4 = level4[p][2];
-        let l2 = &bands[p].level2;
+        let l2 = &level2[p];
         bands[p].level2_energy = [energy(&l2[0]), energy(&l2[1]), energy(&l2[2])];
     }
 }
@@ -903,16 +901,27 @@ fn filterbank<
 /// i16`: the same outputs, and the same `int16_t` state at the end, where
 /// the look-ahead input is 0. Only `y` is on the loop-carried chain
 /// (shift → multiply → subtract) and every multiplier fits 16 bits.
+///
+/// `hb` need not be initialised (a frame's bases are written every frame, so
+/// zeroing the buffer first would only add 1 KiB of stores); the function
+/// returns it initialised.
 #[inline(always)]
-fn allpass_half_bases<const N: usize>(x: &[i16; N], hb: &mut [i32; N]) {
+fn allpass_half_bases<'a, const N: usize>(
+    x: &[i16; N],
+    hb: &'a mut [MaybeUninit<i32>; N],
+) -> &'a [i32; N] {
     const { assert!(N >= 2 && N <= SPLIT_COEFS.len()) };
     let (now, ahead) = (&x[..N - 2], &x[2..]);
     for (((h, &xk), &xn), &c) in hb.iter_mut().zip(now).zip(ahead).zip(&SPLIT_COEFS) {
-        *h = (((xk as i32) << 15) + c as i32 * xn as i32) >> 1;
+        h.write((((xk as i32) << 15) + c as i32 * xn as i32) >> 1);
     }
     // The last two samples look ahead into zeros.
-    hb[N - 2] = ((x[N - 2] as i32) << 15) >> 1;
-    hb[N - 1] = ((x[N - 1] as i32) << 15) >> 1;
+    hb[N - 2].write(((x[N - 2] as i32) << 15) >> 1);
+    hb[N - 1].write(((x[N - 1] as i32) << 15) >> 1);
+    // SAFETY: the loop wrote `hb[..N - 2]` (`now` and `ahead` have N − 2
+    // elements, SPLIT_COEFS at least N), the two lines above the last two;
+    // `MaybeUninit<i32>` has the layout of `i32`.
+    unsafe { &*(hb as *const [MaybeUninit<i32>; N]).cast::<[i32; N]>() }
 }
 
 /// The halved `t = state + c·x` a recurrence starts a frame with.
@@ -949,8 +958,8 @@ fn two_levels_portable<const N: usize, const H: usize, const Q: usize>(
     const { assert!(N == 2 * H && H == 2 * Q && Q >= 1 && Q <= 60) };
     const CU: i32 = ALL_PASS_UPPER_Q15;
     const CL: i32 = ALL_PASS_LOWER_Q15;
-    let mut hb = [0i32; N];
-    allpass_half_bases(data, &mut hb);
+    let mut hb = [MaybeUninit::uninit(); N];
+    let hb = allpass_half_bases(data, &mut hb);
     // The first split; its outputs in second-level lane order:
     // x[j] = [high[2j], high[2j + 1], low[2j], low[2j + 1]].
     let mut x = [[0i16; 4]; 61];
@@ -1060,10 +1069,12 @@ mod sse2 {
         const CU: i32 = ALL_PASS_UPPER_Q15;
         const CL: i32 = ALL_PASS_LOWER_Q15;
         // Filled in place (an array built by value would be copied).
-        let mut hb = [[0i32; N]; P];
-        for p in 0..P {
-            allpass_half_bases(data[p], &mut hb[p]);
-        }
+        let mut hb = [[MaybeUninit::uninit(); N]; P];
+        let mut p = 0;
+        let hb = hb.each_mut().map(|hb| {
+            p += 1;
+            allpass_half_bases(data[p - 1], hb)
+        });
 
         // Multipliers for pmaddwd: c in the low half of each i32 lane, 0 in
         // the high half, so the high half of the other operand is ignored.
@@ -1267,10 +1278,11 @@ mod avx2 {
         bands: &mut [Bands<Q, E, S>; 2],
     ) {
         const { assert!(N == 4 * Q && Q == 2 * E && E == 2 * S && S >= 2) };
-        let mut hb = [[0i32; N]; 2];
-        allpass_half_bases(data[0], &mut hb[0]);
-        allpass_half_bases(data[1], &mut hb[1]);
-        let [ha, hb_] = &hb;
+        let (mut ba, mut bb) = ([MaybeUninit::uninit(); N], [MaybeUninit::uninit(); N]);
+        let (ha, hb_) = (
+            allpass_half_bases(data[0], &mut ba),
+            allpass_half_bases(data[1], &mut bb),
+        );
         let split = |i: usize| [states[0].splits[i], states[1].splits[i]];
 
         // Level 1, lanes [upper A, lower A, upper B, lower B], on bases
@@ -1306,7 +1318,7 @@ mod avx2 {
 
         // Level 2's outputs, step by step, each band value in the low 16
         // bits of its lane (the high 16 are zero).
-        let mut l2 = [_mm256_setzero_si256(); Q];
+        let mut l2 = [MaybeUninit::<__m256i>::uninit(); Q];
         let low16 = _mm256_set1_epi32(0xFFFF);
 
         // Level 2, lanes [A's four, B's four], one block behind level 1;
@@ -1363,7 +1375,7 @@ mod avx2 {
                 // is channel p's band r).
                 // Level 2's outputs stay in their lanes (lane 4p + r is
                 // channel p's band r), for `level2_energies`.
-                l2[4 * q + i] = _mm256_and_si256(*z, low16);
+                l2[4 * q + i].write(_mm256_and_si256(*z, low16));
                 now = ahead;
             }
             // Level 3's input pairs 2q and 2q + 1.
@@ -1393,7 +1405,10 @@ mod avx2 {
         level4(bands, S - 2, &mut h4, l, la);
         level4(bands, S - 1, &mut h4, la, zero);
 
-        let en = level2_energies(&l2);
+        // SAFETY: steps 4q + i for q < S, i < 4 wrote every one of the
+        // 4S = Q entries; `MaybeUninit<__m256i>` has `__m256i`'s layout.
+        let l2 = unsafe { &*(&l2 as *const [MaybeUninit<__m256i>; Q]).cast::<[__m256i; Q]>() };
+        let en = level2_energies(l2);
         for (p, b) in bands.iter_mut().enumerate() {
             b.level2_energy = [en[4 * p], en[4 * p + 1], en[4 * p + 2]];
         }
@@ -3310,20 +3325,17 @@ mod tests {
         let (mut first, mut second) = (s0, [u1, l1, u2, l2]);
         let (mut first34, mut second34) = (s3, [0, 0, u4, l4]);
         let b = bands;
-        two_levels_portable::<N, H, Q>(data, &mut first, &mut second, None, &mut b.level2);
+        let mut level2 = [[0i16; Q]; 4];
+        two_levels_portable::<N, H, Q>(data, &mut first, &mut second, None, &mut level2);
         let mut level4 = [[0i16; S]; 4];
-        let (lp2b, hp3) = (&b.level2[3], Some(&mut b.hp3));
+        let (lp2b, hp3) = (&level2[3], Some(&mut b.hp3));
         two_levels_portable(lp2b, &mut first34, &mut second34, hp3, &mut level4);
         let mut hp = states.high_pass.map(i32::from);
         for (y, &x) in b.band0.iter_mut().zip(&level4[3]) {
             *y = high_pass_step(&mut hp, x);
         }
         b.hp4 = level4[2];
-        b.level2_energy = [
-            energy(&b.level2[0]),
-            energy(&b.level2[1]),
-            energy(&b.level2[2]),
-        ];
+        b.level2_energy = [energy(&level2[0]), energy(&level2[1]), energy(&level2[2])];
         let ([u1, l1, u2, l2], [_, _, u4, l4]) = (second, second34);
         *states = FilterStates {
             splits: [first, [u1, l1], [u2, l2], first34, [u4, l4]],
@@ -3381,17 +3393,8 @@ mod tests {
                     // Level 2 by its energies (the AVX2 pair path keeps its
                     // samples in vectors); its lowest band is checked
                     // through levels 3 and 4.
-                    let level2_energies_only = |b: Bands<Q, E, S>| Bands {
-                        level2: [[0; Q]; 4],
-                        ..b
-                    };
-                    let got = (level2_energies_only(bands[p]), pair[p]);
-                    let want = (want, alone[p]);
-                    assert_eq!(
-                        got,
-                        (level2_energies_only(want.0), want.1),
-                        "{N} samples, pair, channel {p}, round {round}"
-                    );
+                    let (got, want) = ((bands[p], pair[p]), (want, alone[p]));
+                    assert_eq!(got, want, "{N} samples, pair, channel {p}, round {round}");
 
                     // One channel: two passes of two levels.
                     let mut one = [Bands::ZERO];
