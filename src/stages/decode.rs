@@ -472,7 +472,14 @@ pub fn decode_channel_i16(info: &WavInfo, bytes: &[u8], channel: usize, out: &mu
     match info.format {
         SampleFormat::I16 => match info.block_align {
             2 => pcm16_i16::<2>(bytes, off, out),
-            4 => pcm16_i16::<4>(bytes, off, out),
+            4 => {
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, checked on the line above.
+                    return unsafe { stereo_pcm16_i16_avx2(bytes, off, out) };
+                }
+                pcm16_i16::<4>(bytes, off, out)
+            }
             _ => out.extend(frames.map(|f| i16::from_le_bytes([f[off], f[off + 1]]))),
         },
         SampleFormat::U8 => out.extend(frames.map(|f| (i16::from(f[off]) - 128) << 8)),
@@ -491,8 +498,16 @@ pub fn decode_channel_i16(info: &WavInfo, bytes: &[u8], channel: usize, out: &mu
     }
 }
 
+/// One channel of stereo PCM16 (the telephony case) compiled with AVX2:
+/// twice the samples per instruction of the baseline build, the same values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn stereo_pcm16_i16_avx2(bytes: &[u8], off: usize, out: &mut Vec<i16>) {
+    pcm16_i16::<4>(bytes, off, out)
+}
+
 /// [`pcm16`] without the conversion: the 16-bit samples as they are.
-#[inline]
+#[inline(always)]
 fn pcm16_i16<const BA: usize>(bytes: &[u8], off: usize, out: &mut Vec<i16>) {
     out.extend(bytes.chunks_exact(BA).map(|f| {
         let f: &[u8; BA] = f.try_into().expect("chunks_exact yields BA bytes");
