@@ -501,7 +501,32 @@ impl Fvad {
 
     /// `WebRtcVad_CalcVad8khz` for `P` channels: `frames[p]`, for detector
     /// `vads[p]`, all of 80, 160 or 240 samples.
-    fn calc_vad_8khz<const P: usize>(mut vads: [&mut Fvad; P], frames: [&[i16]; P]) -> [i16; P] {
+    ///
+    /// With AVX2 the whole of it is compiled a second time for AVX2 and
+    /// chosen at run time, so that the loops the compiler vectorises (the
+    /// band energies' squares shifted by a per-band amount, the features)
+    /// use it too. All of it is integer arithmetic: the same values.
+    fn calc_vad_8khz<const P: usize>(vads: [&mut Fvad; P], frames: [&[i16]; P]) -> [i16; P] {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked on the line above.
+            return unsafe { Self::calc_vad_8khz_avx2(vads, frames) };
+        }
+        Self::calc_vad_8khz_portable(vads, frames)
+    }
+
+    /// [`Self::calc_vad_8khz`] compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn calc_vad_8khz_avx2<const P: usize>(vads: [&mut Fvad; P], frames: [&[i16]; P]) -> [i16; P] {
+        Self::calc_vad_8khz_portable(vads, frames)
+    }
+
+    #[inline(always)]
+    fn calc_vad_8khz_portable<const P: usize>(
+        mut vads: [&mut Fvad; P],
+        frames: [&[i16]; P],
+    ) -> [i16; P] {
         let len = frames[0].len();
         let cores = vads.each_mut().map(|v| &mut v.core);
         let mut features = [[0i16; NUM_CHANNELS]; P];
@@ -3416,6 +3441,47 @@ mod tests {
     }
 
     // ---- streams and the API --------------------------------------------------
+
+    /// `calc_vad_8khz` compiled for AVX2 gives the baseline build's
+    /// decisions and states, frame after frame, one channel and two.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_portable_builds_agree() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let sig = signal(8000);
+        let other = &sig[sig.len() / 3..];
+        for mode in 0..4u8 {
+            for len in [80, 160, 240] {
+                let new = || Fvad::new(8000, mode).unwrap();
+                let (mut a, mut b) = ([new(), new()], [new(), new()]);
+                let (mut c, mut d) = (new(), new());
+                for (i, (x, y)) in sig
+                    .chunks_exact(len)
+                    .zip(other.chunks_exact(len))
+                    .take(3000)
+                    .enumerate()
+                {
+                    let [a0, a1] = &mut a;
+                    let [b0, b1] = &mut b;
+                    // SAFETY: AVX2 is there, checked above.
+                    let got = unsafe { Fvad::calc_vad_8khz_avx2([a0, a1], [x, y]) };
+                    let want = Fvad::calc_vad_8khz_portable([b0, b1], [x, y]);
+                    assert_eq!(got, want, "mode {mode}, {len} samples, frame {i}");
+                    // SAFETY: as above.
+                    let got = unsafe { Fvad::calc_vad_8khz_avx2([&mut c], [x]) };
+                    let want = Fvad::calc_vad_8khz_portable([&mut d], [x]);
+                    assert_eq!(
+                        got, want,
+                        "one channel, mode {mode}, {len} samples, frame {i}"
+                    );
+                }
+                assert_eq!((&a[0].core, &a[1].core), (&b[0].core, &b[1].core));
+                assert_eq!(c.core, d.core, "mode {mode}, {len} samples");
+            }
+        }
+    }
 
     #[test]
     fn channels_processed_together_match_one_at_a_time() {
