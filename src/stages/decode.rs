@@ -507,12 +507,24 @@ fn stereo_pcm16_i16_avx2(bytes: &[u8], off: usize, out: &mut Vec<i16>) {
 }
 
 /// [`pcm16`] without the conversion: the 16-bit samples as they are.
+///
+/// A plain loop into the vector's spare capacity rather than `extend`: the
+/// AVX2 build relies on all of it being inlined into
+/// [`stereo_pcm16_i16_avx2`], and `Vec::extend`'s machinery was not always
+/// (a different code-generation split once left it out of line, without
+/// AVX2, and four times as slow).
 #[inline(always)]
 fn pcm16_i16<const BA: usize>(bytes: &[u8], off: usize, out: &mut Vec<i16>) {
-    out.extend(bytes.chunks_exact(BA).map(|f| {
+    let frames = bytes.chunks_exact(BA);
+    let n = frames.len();
+    out.reserve(n);
+    for (d, f) in out.spare_capacity_mut()[..n].iter_mut().zip(frames) {
         let f: &[u8; BA] = f.try_into().expect("chunks_exact yields BA bytes");
-        i16::from_le_bytes([f[off], f[off + 1]])
-    }));
+        d.write(i16::from_le_bytes([f[off], f[off + 1]]));
+    }
+    // SAFETY: the loop wrote the first `n` spare elements: `frames` yields
+    // exactly `n` items and the spare capacity is at least `n` (reserved).
+    unsafe { out.set_len(out.len() + n) };
 }
 
 /// PCM16 frames of `BA` bytes: the sample at byte offset `off` of each frame.

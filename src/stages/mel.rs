@@ -514,6 +514,32 @@ impl Signal<'_> {
         }
     }
 
+    /// [`Self::convert`], each sample times `window[j]`: `f32` samples
+    /// times `window`, PCM16 ones (as integers) times `window_pcm16`, which
+    /// is `window · 2^-15`, so the same product `(s · 2^-15) · w`.
+    #[inline(always)]
+    fn convert_windowed(
+        &self,
+        first: usize,
+        window: &[f64],
+        window_pcm16: &[f64],
+        dst: &mut [f64],
+    ) {
+        let r = first..first + dst.len();
+        match self {
+            Signal::Pcm16(x) => {
+                for ((d, &x), &w) in dst.iter_mut().zip(&x[r]).zip(window_pcm16) {
+                    *d = f64::from(x) * w;
+                }
+            }
+            Signal::F32(x) => {
+                for ((d, &x), &w) in dst.iter_mut().zip(&x[r]).zip(window) {
+                    *d = f64::from(x) * w;
+                }
+            }
+        }
+    }
+
     /// Samples `first..first + dst.len()` (in bounds) as `f64` into `dst`.
     #[inline(always)]
     fn convert(&self, first: usize, dst: &mut [f64]) {
@@ -687,6 +713,10 @@ pub struct MelExtractor {
     cfg: MelConfig,
     spectrum: PowerSpectrum,
     window: Vec<f64>,
+    /// `window` times 2^-15: PCM16 samples times it give `s / 32768 · w`
+    /// with one rounding fewer to make, and the same bits (scaling by a power
+    /// of two is exact both ways).
+    window_pcm16: Vec<f64>,
     /// Offset of the window inside the `n_fft` buffer.
     win_offset: usize,
     filters: Vec<Filter>,
@@ -717,6 +747,10 @@ impl MelExtractor {
         };
         MelExtractor {
             window: window(cfg.window, cfg.win_length),
+            window_pcm16: window(cfg.window, cfg.win_length)
+                .into_iter()
+                .map(|w| w * (1.0 / 32768.0))
+                .collect(),
             filters: filterbank(cfg),
             spectrum: PowerSpectrum::new(cfg.n_fft),
             win_offset,
@@ -930,6 +964,13 @@ impl MelExtractor {
         // FFT reads its input immutably; odd sizes copy out of `frame`).
         let dst = &mut frame[self.win_offset..self.win_offset + wl];
         let (len, last) = (signal.len() as i64, first + wl as i64);
+        let plain = !cfg.remove_dc && cfg.preemphasis == 0.0;
+        if first >= 0 && last <= len && plain {
+            // The common case in one pass: sample, then window, the same
+            // two roundings as below.
+            signal.convert_windowed(first as usize, &self.window, &self.window_pcm16, dst);
+            return;
+        }
         if first >= 0 && last <= len {
             signal.convert(first as usize, dst);
         } else if first >= len && last <= n {
