@@ -140,10 +140,10 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Writes mono 16-bit PCM WAV bytes of `samples` with hound: encoded in memory (a per-thread buffer), then
-/// handed to `w` in one piece, so a file gets them in one `write(2)` (hound
-/// straight into a file writes the data in buffer-sized pieces and seeks back
-/// to patch the header).
+/// Writes mono 16-bit PCM WAV bytes of `samples` with hound: encoded in
+/// memory (a per-thread buffer), then handed to `w` in one piece, so a file
+/// gets them in one `write(2)` (hound straight into a file writes the data in
+/// buffer-sized pieces and seeks back to patch the header).
 pub fn write_wav<W: Write>(w: &mut W, samples: &[i16], rate_hz: u32) -> io::Result<()> {
     thread_local! {
         static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };

@@ -908,9 +908,14 @@ fn filterbank<
             high_pass: hp[p].map(|v| v as i16),
         };
         bands[p].hp4 = level4[p][2];
-        let l2 = &level2[p];
-        bands[p].level2_energy = [energy(&l2[0]), energy(&l2[1]), energy(&l2[2])];
+        bands[p].level2_energy = level2_energy(&level2[p]);
     }
+}
+
+/// [`Bands::level2_energy`] from level 2's four bands.
+#[inline(always)]
+fn level2_energy<const Q: usize>(level2: &[[i16; Q]; 4]) -> [(i32, i32); 3] {
+    [energy(&level2[0]), energy(&level2[1]), energy(&level2[2])]
 }
 
 /// Half look-ahead bases of a split's two all-pass recurrences (upper on
@@ -1185,8 +1190,10 @@ mod sse2 {
 /// channels in one 4-lane vector, level 2's four of both in one 8-lane
 /// vector, levels 3 and 4 in a 4-lane vector each, running behind level 2
 /// in the same loop, and the two high-passes behind level 4 (see
-/// [`filterbank_pair`]). Each step's outputs go straight into both
-/// channels' band arrays. Value intrinsics only, as in [`sse2`].
+/// [`avx2::filterbank_pair`]). Level 2's outputs stay in their vector
+/// lanes and give their energies all at once ([`avx2::level2_energies`]);
+/// levels 3 and 4 and the high-pass write their bands step by step. Value
+/// intrinsics only, as in [`sse2`].
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
@@ -1396,8 +1403,6 @@ mod avx2 {
             for (i, z) in z.iter_mut().enumerate() {
                 let ahead = level1(4 * q + i + 1);
                 *z = split_step_wide(&mut h2, now, ahead);
-                // Level 2's outputs go straight to the bands (lane 4p + r
-                // is channel p's band r).
                 // Level 2's outputs stay in their lanes (lane 4p + r is
                 // channel p's band r), for `level2_energies`.
                 l2[4 * q + i].write(_mm256_and_si256(*z, low16));
@@ -3360,7 +3365,7 @@ mod tests {
             *y = high_pass_step(&mut hp, x);
         }
         b.hp4 = level4[2];
-        b.level2_energy = [energy(&level2[0]), energy(&level2[1]), energy(&level2[2])];
+        b.level2_energy = level2_energy(&level2);
         let ([u1, l1, u2, l2], [_, _, u4, l4]) = (second, second34);
         *states = FilterStates {
             splits: [first, [u1, l1], [u2, l2], first34, [u4, l4]],

@@ -741,16 +741,14 @@ impl MelExtractor {
     /// Plans the FFT and builds the window and filterbank. `cfg` must have
     /// passed [`MelConfig::validate`].
     pub fn new(cfg: &MelConfig) -> Self {
+        let window = window(cfg.window, cfg.win_length);
         let win_offset = match cfg.framing {
             Framing::CenterReflect => (cfg.n_fft - cfg.win_length) / 2,
             Framing::Kaldi => 0,
         };
         MelExtractor {
-            window: window(cfg.window, cfg.win_length),
-            window_pcm16: window(cfg.window, cfg.win_length)
-                .into_iter()
-                .map(|w| w * (1.0 / 32768.0))
-                .collect(),
+            window_pcm16: window.iter().map(|w| w * (1.0 / 32768.0)).collect(),
+            window,
             filters: filterbank(cfg),
             spectrum: PowerSpectrum::new(cfg.n_fft),
             win_offset,
@@ -964,14 +962,13 @@ impl MelExtractor {
         // FFT reads its input immutably; odd sizes copy out of `frame`).
         let dst = &mut frame[self.win_offset..self.win_offset + wl];
         let (len, last) = (signal.len() as i64, first + wl as i64);
-        let plain = !cfg.remove_dc && cfg.preemphasis == 0.0;
-        if first >= 0 && last <= len && plain {
-            // The common case in one pass: sample, then window, the same
-            // two roundings as below.
-            signal.convert_windowed(first as usize, &self.window, &self.window_pcm16, dst);
-            return;
-        }
         if first >= 0 && last <= len {
+            if !cfg.remove_dc && cfg.preemphasis == 0.0 {
+                // The common case in one pass: sample, then window, the same
+                // two roundings as below.
+                signal.convert_windowed(first as usize, &self.window, &self.window_pcm16, dst);
+                return;
+            }
             signal.convert(first as usize, dst);
         } else if first >= len && last <= n {
             // Wholly inside the zero padding.

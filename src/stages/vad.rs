@@ -1,9 +1,10 @@
 //! Stage 4 — **VAD**: WebRTC voice activity decisions per frame.
 //!
 //! In: one channel of 16-bit PCM samples at a rate the WebRTC VAD takes (8,
-//! 16, 32 or 48 kHz), one frame of 10, 20 or 30 ms at a time, read in place. Out: a [`FrameInfo`]
-//! per frame (voiced or not, and the frame's mean square, which the chunker
-//! uses to find the quietest pause). No allocation per frame.
+//! 16, 32 or 48 kHz), one frame of 10, 20 or 30 ms at a time, read in
+//! place. Out: a [`FrameInfo`] per frame (voiced or not, and the frame's
+//! mean square, which the chunker uses to find the quietest pause). No
+//! allocation per frame.
 //!
 //! One [`FrameVad`] per channel per file: the WebRTC VAD adapts to the noise
 //! floor, so its state must not leak from one file or channel to another
