@@ -478,7 +478,7 @@ impl Sample for i16 {
 }
 
 /// A chunk's samples of either type. The extractor's frame loop is compiled
-/// once (with AVX2, or not) and branches on this per frame: a generic loop
+/// once per instruction set and branches on this per frame: a generic loop
 /// would be compiled per type, and LLVM then stopped inlining the AVX2
 /// helpers into it (four times slower).
 #[derive(Debug, Clone, Copy)]
@@ -561,6 +561,32 @@ impl Signal<'_> {
 /// spectra of 257 bins are 16 KiB, which stays in L1.
 const BLOCK: usize = 8;
 
+/// Instruction sets the extractor's loop is compiled for (a const generic
+/// `u8`: enums cannot be one on stable Rust).
+mod isa {
+    /// Baseline x86-64 (SSE2), or any other architecture.
+    pub const BASE: u8 = 0;
+    /// AVX2.
+    pub const AVX2: u8 = 1;
+    /// AVX-512 F and DQ (with AVX2).
+    pub const AVX512: u8 = 2;
+
+    /// The highest level this CPU runs.
+    pub fn best() -> u8 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("avx512f") && has!("avx512dq") {
+                return AVX512;
+            }
+            if has!("avx2") {
+                return AVX2;
+            }
+        }
+        BASE
+    }
+}
+
 /// Frames whose FFTs run as one batch and whose power spectra are formed
 /// side by side (one `f64` vector of AVX2).
 const LANES: usize = 4;
@@ -615,11 +641,12 @@ impl PowerSpectrum {
     /// Transforms the first `lanes` frames of `zin` (one FFT input of
     /// `fft.len()` points each) and writes the power spectra of all
     /// [`LANES`] lanes to `power[k·BLOCK + lane0 + lane]`, raised to
-    /// `power / 2` unless `power` is 2. `AVX2`: only inside code compiled
-    /// with AVX2 (see [`untangle_pairs_avx2`]).
+    /// `power / 2` unless `power` is 2. `ISA` above [`isa::BASE`]: only
+    /// inside code compiled for it (see [`untangle_pairs_avx2`] and
+    /// [`untangle_quads_avx512`]).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn power_lanes<const AVX2: bool>(
+    fn power_lanes<const ISA: u8>(
         &self,
         lanes: usize,
         zin: &mut [Complex<f64>],
@@ -654,10 +681,16 @@ impl PowerSpectrum {
             #[allow(unused_mut)]
             let mut k0 = 1;
             #[cfg(target_arch = "x86_64")]
-            if AVX2 {
-                // SAFETY: `AVX2` is true only in code compiled with AVX2
-                // enabled and run after the CPU was checked for it.
-                k0 = unsafe { untangle_pairs_avx2(z, &self.twiddles, power, lane0) };
+            if ISA >= isa::AVX2 {
+                // SAFETY: `ISA` is AVX2 (AVX-512) only in code compiled with
+                // AVX2 (AVX-512) enabled and run after the CPU was checked
+                // for it.
+                unsafe {
+                    if ISA == isa::AVX512 {
+                        k0 = untangle_quads_avx512(z, &self.twiddles, power, lane0);
+                    }
+                    k0 = untangle_pairs_avx2(z, &self.twiddles, power, lane0, k0);
+                }
             }
             for (k, tw) in (k0..).zip(&self.twiddles[k0 - 1..]) {
                 let (mut pk, mut pr) = ([0.0; LANES], [0.0; LANES]);
@@ -785,23 +818,40 @@ impl MelExtractor {
     /// filter sum still adds its products in bin order, so the numbers are
     /// the same as frame-at-a-time code would give, bit for bit.
     ///
-    /// On x86-64 CPUs with AVX2 the same code is compiled a second time with
-    /// AVX2 enabled and chosen at run time: twice the lanes per instruction,
-    /// the same operations in the same order (Rust never fuses a multiply and
-    /// an add), so the same bits; a test checks both builds against each
-    /// other.
+    /// On x86-64 the same code is compiled twice more, with AVX2 and with
+    /// AVX-512 enabled, and the best build the CPU runs is chosen at run
+    /// time: two or four times the lanes per instruction, the same
+    /// operations in the same order (Rust never fuses a multiply and an
+    /// add), so the same bits; a test checks every build against the others.
     pub fn compute_into<S: Sample>(
         &self,
         samples: &[S],
         s: &mut MelScratch,
         out: &mut Vec<f32>,
     ) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            return unsafe { self.compute_into_avx2(S::signal(samples), s, out) };
+        // SAFETY: `isa::best` is a level this CPU runs.
+        unsafe { self.compute_with(isa::best(), S::signal(samples), s, out) }
+    }
+
+    /// [`Self::compute_into`] with the build for instruction-set `level`.
+    ///
+    /// # Safety
+    /// The CPU must support `level` (see [`isa::best`]).
+    unsafe fn compute_with(
+        &self,
+        level: u8,
+        samples: Signal,
+        s: &mut MelScratch,
+        out: &mut Vec<f32>,
+    ) -> usize {
+        match level {
+            // SAFETY (both): the caller checked the CPU for `level`.
+            #[cfg(target_arch = "x86_64")]
+            isa::AVX512 => unsafe { self.compute_into_avx512(samples, s, out) },
+            #[cfg(target_arch = "x86_64")]
+            isa::AVX2 => unsafe { self.compute_into_avx2(samples, s, out) },
+            _ => self.compute_into_portable::<{ isa::BASE }>(samples, s, out),
         }
-        self.compute_into_portable::<false>(S::signal(samples), s, out)
     }
 
     /// [`Self::compute_into`] compiled with AVX2 (everything below it is
@@ -810,14 +860,29 @@ impl MelExtractor {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn compute_into_avx2(&self, samples: Signal, s: &mut MelScratch, out: &mut Vec<f32>) -> usize {
-        self.compute_into_portable::<true>(samples, s, out)
+        self.compute_into_portable::<{ isa::AVX2 }>(samples, s, out)
     }
 
-    /// [`Self::compute_into`] for any CPU (baseline x86-64: SSE2). `AVX2`:
-    /// called from [`Self::compute_into_avx2`] (the filter sums use AVX2
-    /// intrinsics, see [`filter_sum`]).
+    /// [`Self::compute_into`] compiled with AVX-512 (F and DQ), which
+    /// untangles four points per frame at a time and sums the filters over
+    /// a whole block in one vector.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512dq")]
+    fn compute_into_avx512(
+        &self,
+        samples: Signal,
+        s: &mut MelScratch,
+        out: &mut Vec<f32>,
+    ) -> usize {
+        self.compute_into_portable::<{ isa::AVX512 }>(samples, s, out)
+    }
+
+    /// [`Self::compute_into`] for any CPU (baseline x86-64: SSE2) at
+    /// `ISA = isa::BASE`; inside [`Self::compute_into_avx2`] and
+    /// [`Self::compute_into_avx512`] at their levels, where the untangling
+    /// and the filter sums use their intrinsics.
     #[inline(always)]
-    fn compute_into_portable<const AVX2: bool>(
+    fn compute_into_portable<const ISA: u8>(
         &self,
         samples: Signal,
         s: &mut MelScratch,
@@ -867,7 +932,7 @@ impl MelExtractor {
                 }
                 // Lanes past the block's last frame keep stale spectra that
                 // no one reads.
-                self.spectrum.power_lanes::<AVX2>(
+                self.spectrum.power_lanes::<ISA>(
                     lanes,
                     &mut s.lanes_in,
                     &mut s.lanes_out,
@@ -877,7 +942,7 @@ impl MelExtractor {
                     cfg.power,
                 );
             }
-            self.filter_block::<AVX2>(s);
+            self.filter_block::<ISA>(s);
             match cfg.layout {
                 Layout::MelsFirst => {
                     let (mels, _) = s.mel.as_chunks::<BLOCK>();
@@ -917,12 +982,12 @@ impl MelExtractor {
     /// [`BLOCK`] frames per bin) → `s.mel` (mel-major, [`BLOCK`] per mel).
     /// Lanes past the block's last frame hold stale values that no one reads.
     #[inline(always)]
-    fn filter_block<const AVX2: bool>(&self, s: &mut MelScratch) {
+    fn filter_block<const ISA: u8>(&self, s: &mut MelScratch) {
         let (power, _) = s.power.as_chunks::<BLOCK>();
         let (mel, _) = s.mel.as_chunks_mut::<BLOCK>();
         for (dst, f) in mel.iter_mut().zip(&self.filters) {
             let bins = &power[f.start..f.start + f.weights.len()];
-            let acc = filter_sum::<AVX2>(bins, &f.weights);
+            let acc = filter_sum::<ISA>(bins, &f.weights);
             // `if a > floor` is `a.max(floor)`, NaN included (it gives the
             // floor), and compiles to one vector max.
             match self.cfg.log {
@@ -1010,16 +1075,33 @@ impl MelExtractor {
 /// One filter's sums over a block: `Σ_k power[k][lane] · weights[k]` for
 /// each of the [`BLOCK`] lanes, products added in bin order.
 ///
-/// `AVX2` (only inside [`MelExtractor::compute_into_avx2`]): the same
-/// multiplies and adds as two 4-lane vectors. Left to itself, LLVM splits
-/// the eight lanes 2 + 4 + 2 (three multiplies and three adds per bin
-/// instead of two).
+/// `ISA` (only inside code compiled for it): the same multiplies and adds
+/// as two 4-lane vectors (AVX2) or one 8-lane vector (AVX-512). Left to
+/// itself, LLVM splits the eight lanes 2 + 4 + 2 with AVX2 (three multiplies
+/// and three adds per bin instead of two).
 #[inline(always)]
-fn filter_sum<const AVX2: bool>(bins: &[[f64; BLOCK]], weights: &[f64]) -> [f64; BLOCK] {
+fn filter_sum<const ISA: u8>(bins: &[[f64; BLOCK]], weights: &[f64]) -> [f64; BLOCK] {
     #[cfg(target_arch = "x86_64")]
-    if AVX2 {
+    if ISA == isa::AVX512 {
         use std::arch::x86_64::*;
-        // SAFETY: `AVX2` is true only in code compiled with AVX2 enabled and
+        // SAFETY: `ISA` is AVX512 only in code compiled with AVX-512
+        // enabled and run after the CPU was checked for it; the load reads
+        // an in-bounds `[f64; 8]`.
+        unsafe {
+            let mut acc = _mm512_setzero_pd();
+            for (p, &w) in bins.iter().zip(weights) {
+                let p = _mm512_loadu_pd(p.as_ptr());
+                acc = _mm512_add_pd(acc, _mm512_mul_pd(p, _mm512_set1_pd(w)));
+            }
+            let mut out = [0.0f64; BLOCK];
+            _mm512_storeu_pd(out.as_mut_ptr(), acc);
+            return out;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if ISA == isa::AVX2 {
+        use std::arch::x86_64::*;
+        // SAFETY: `ISA` is AVX2 only in code compiled with AVX2 enabled and
         // run after the CPU was checked for it; the loads read the two
         // halves of an in-bounds `[f64; 8]`.
         unsafe {
@@ -1046,7 +1128,8 @@ fn filter_sum<const AVX2: bool>(bins: &[[f64; BLOCK]], weights: &[f64]) -> [f64;
 
 /// The untangling of [`PowerSpectrum::power_lanes`] for bins `k, k + 1` and
 /// `half − k, half − k − 1` at a time (`k = 1, 3, 5, …` while `k + 1` has a
-/// twiddle), all [`LANES`] frames; returns the first `k` it did not do.
+/// twiddle), all [`LANES`] frames, from `k0` (odd); returns the first `k`
+/// it did not do.
 ///
 /// The scalar loop gathers point `k` of four frames into one vector (about
 /// 24 instructions per frame and bin, half of them shuffles and register
@@ -1070,6 +1153,7 @@ unsafe fn untangle_pairs_avx2(
     twiddles: &[Complex<f64>],
     power: &mut [f64],
     lane0: usize,
+    k0: usize,
 ) -> usize {
     use std::arch::x86_64::*;
     let half = z[0].len();
@@ -1080,14 +1164,18 @@ unsafe fn untangle_pairs_avx2(
     assert!(lane0 + LANES <= BLOCK && power.len() >= half * BLOCK);
     let sign = _mm256_setr_pd(-0.0, 0.0, -0.0, 0.0);
     let one_half = _mm256_set1_pd(0.5);
-    for p in 0..pairs {
+    assert!(k0 % 2 == 1);
+    for p in k0 / 2..pairs {
         let k = 1 + 2 * p;
         // SAFETY (all loads and stores): in bounds by the asserts above;
         // `Complex<f64>` is `#[repr(C)]` `[re, im]`.
         let tw = _mm256_loadu_pd(twiddles.as_ptr().add(k - 1).cast());
         let ta = _mm256_permute_pd::<0b0101>(tw); // (tw_im, tw_re) ×2
         let tb = _mm256_xor_pd(tw, sign); // (−tw_re, tw_im) ×2
-        let r: [__m256d; LANES] = std::array::from_fn(|l| {
+                                          // A loop, not `array::from_fn`: a closure can be compiled apart from
+                                          // this function and without its target features.
+        let mut r = [_mm256_setzero_pd(); LANES];
+        for (l, r) in r.iter_mut().enumerate() {
             let a = _mm256_loadu_pd(z[l].as_ptr().add(k).cast());
             // Points half − k − 1 and half − k, swapped to line up with k, k + 1.
             let c = _mm256_loadu_pd(z[l].as_ptr().add(half - k - 1).cast());
@@ -1100,8 +1188,8 @@ unsafe fn untangle_pairs_avx2(
             let x = _mm256_add_pd(h, t);
             let y = _mm256_sub_pd(h, t);
             // (|X[k]|², |X[half − k]|², |X[k + 1]|², |X[half − k − 1]|²)
-            _mm256_hadd_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y))
-        });
+            *r = _mm256_hadd_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y));
+        }
         let lo01 = _mm256_unpacklo_pd(r[0], r[1]);
         let hi01 = _mm256_unpackhi_pd(r[0], r[1]);
         let lo23 = _mm256_unpacklo_pd(r[2], r[3]);
@@ -1114,6 +1202,95 @@ unsafe fn untangle_pairs_avx2(
         _mm256_storeu_pd(at(half - k - 1), _mm256_permute2f128_pd::<0x31>(hi01, hi23));
     }
     1 + 2 * pairs
+}
+
+/// `_mm256_hadd_pd` widened: `(a0 + a1, b0 + b1, a2 + a3, b2 + b3, …)`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn hadd512(
+    a: std::arch::x86_64::__m512d,
+    b: std::arch::x86_64::__m512d,
+) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    _mm512_add_pd(_mm512_unpacklo_pd(a, b), _mm512_unpackhi_pd(a, b))
+}
+
+/// [`untangle_pairs_avx2`] with AVX-512, from `k = 1`: bins `k..k + 4` and
+/// `half − k − 3..=half − k` at a time (`k = 1, 5, 9, …` while `k + 3` has a
+/// twiddle); returns the first `k` it did not do. The same operations on
+/// each value; `hadd`, which AVX-512 lacks, is [`hadd512`]: the same pairs
+/// added.
+///
+/// # Safety
+/// The CPU must support AVX-512 F and DQ (only called from code compiled
+/// for it).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn untangle_quads_avx512(
+    z: [&[Complex<f64>]; LANES],
+    twiddles: &[Complex<f64>],
+    power: &mut [f64],
+    lane0: usize,
+) -> usize {
+    use std::arch::x86_64::*;
+    let half = z[0].len();
+    let quads = twiddles.len() / 4;
+    assert!(z.iter().all(|z| z.len() == half) && 2 * twiddles.len() < half);
+    assert!(lane0 + LANES <= BLOCK && power.len() >= half * BLOCK);
+    let sign = _mm512_setr_pd(-0.0, 0.0, -0.0, 0.0, -0.0, 0.0, -0.0, 0.0);
+    let one_half = _mm512_set1_pd(0.5);
+    // The lanes of a finished power vector to the bin-major block: pairs of
+    // frames 0, 1 and 2, 3 interleaved, then two bins per vector.
+    let first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+    let second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    for q in 0..quads {
+        let k = 1 + 4 * q;
+        // SAFETY (all loads and stores): in bounds by the asserts above;
+        // `Complex<f64>` is `#[repr(C)]` `[re, im]`.
+        let tw = _mm512_loadu_pd(twiddles.as_ptr().add(k - 1).cast());
+        let ta = _mm512_permute_pd::<0b0101_0101>(tw); // (tw_im, tw_re) ×4
+        let tb = _mm512_xor_pd(tw, sign); // (−tw_re, tw_im) ×4
+                                          // A loop, not `array::from_fn`: a closure can be compiled apart from
+                                          // this function and without its target features.
+        let mut r = [_mm512_setzero_pd(); LANES];
+        for (l, r) in r.iter_mut().enumerate() {
+            let a = _mm512_loadu_pd(z[l].as_ptr().add(k).cast());
+            // Points half − k − 3..=half − k, reversed to line up with k..k + 4.
+            let c = _mm512_loadu_pd(z[l].as_ptr().add(half - k - 3).cast());
+            let c = _mm512_shuffle_f64x2::<0b00_01_10_11>(c, c);
+            let sum = _mm512_add_pd(a, c);
+            let diff = _mm512_sub_pd(a, c);
+            let u = _mm512_mask_blend_pd(0b1010_1010, diff, sum);
+            let t = hadd512(_mm512_mul_pd(u, ta), _mm512_mul_pd(u, tb));
+            let h = _mm512_mul_pd(one_half, _mm512_mask_blend_pd(0b1010_1010, sum, diff));
+            let x = _mm512_add_pd(h, t);
+            let y = _mm512_sub_pd(h, t);
+            // |X|² of bins k, half − k, k + 1, half − k − 1, … k + 3, half − k − 3
+            *r = hadd512(_mm512_mul_pd(x, x), _mm512_mul_pd(y, y));
+        }
+        let lo01 = _mm512_unpacklo_pd(r[0], r[1]);
+        let hi01 = _mm512_unpackhi_pd(r[0], r[1]);
+        let lo23 = _mm512_unpacklo_pd(r[2], r[3]);
+        let hi23 = _mm512_unpackhi_pd(r[2], r[3]);
+        let base = power.as_mut_ptr();
+        let at = |bin: usize| base.add(bin * BLOCK + lane0);
+        for (v, bins) in [
+            (_mm512_permutex2var_pd(lo01, first, lo23), [k, k + 1]),
+            (_mm512_permutex2var_pd(lo01, second, lo23), [k + 2, k + 3]),
+            (
+                _mm512_permutex2var_pd(hi01, first, hi23),
+                [half - k, half - k - 1],
+            ),
+            (
+                _mm512_permutex2var_pd(hi01, second, hi23),
+                [half - k - 2, half - k - 3],
+            ),
+        ] {
+            _mm256_storeu_pd(at(bins[0]), _mm512_castpd512_pd256(v));
+            _mm256_storeu_pd(at(bins[1]), _mm512_extractf64x4_pd::<1>(v));
+        }
+    }
+    1 + 4 * quads
 }
 
 /// Natural log of a positive, finite `f32` without libm: `x = m·2^e` with
@@ -1176,10 +1353,23 @@ mod tests {
         assert_eq!(ln_fast(1.0), 0.0);
     }
 
-    /// The AVX2 build of `compute_into` gives the portable build's bits, for
-    /// every preset (and an odd FFT size with magnitude spectra).
+    /// The instruction-set levels this CPU runs, lowest first.
+    fn levels() -> Vec<u8> {
+        let levels: Vec<u8> = [isa::BASE, isa::AVX2, isa::AVX512]
+            .into_iter()
+            .filter(|&l| l <= isa::best())
+            .collect();
+        if levels.len() < 3 {
+            eprintln!("this CPU runs only levels {levels:?} of the extractor's builds");
+        }
+        levels
+    }
+
+    /// Every build of `compute_into` this CPU runs (AVX-512, AVX2,
+    /// portable) gives the portable build's bits, for every preset (and an
+    /// odd FFT size with magnitude spectra).
     #[test]
-    fn avx2_and_portable_builds_agree_bit_for_bit() {
+    fn every_build_agrees_bit_for_bit() {
         let mut presets: Vec<MelConfig> = PRESETS
             .iter()
             .map(|p| MelConfig::preset(p).unwrap())
@@ -1204,59 +1394,66 @@ mod tests {
                     }
                 })
                 .collect();
-            let (mut s1, mut s2) = (ex.scratch(), ex.scratch());
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            let fa = ex.compute_into(&x, &mut s1, &mut a);
-            let fb = ex.compute_into_portable::<false>(Signal::F32(&x), &mut s2, &mut b);
-            assert_eq!(fa, fb);
-            assert!(fa > 100, "{}: {fa} frames", cfg.preset);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&a), bits(&b), "preset {}", cfg.preset);
-            // An output buffer reused from a longer or a shorter chunk gives
-            // what a fresh one does (only growth is zero-filled).
-            for n in [x.len() / 3, x.len()] {
-                let mut fresh = Vec::new();
-                ex.compute_into(&x[..n], &mut s2, &mut fresh);
-                ex.compute_into(&x[..n], &mut s1, &mut a);
-                assert_eq!(bits(&a), bits(&fresh), "preset {}, {n} samples", cfg.preset);
+            let mut b = Vec::new();
+            let fb = ex.compute_into_portable::<{ isa::BASE }>(
+                Signal::F32(&x),
+                &mut ex.scratch(),
+                &mut b,
+            );
+            assert!(fb > 100, "{}: {fb} frames", cfg.preset);
+            for level in levels() {
+                let (mut s1, mut s2) = (ex.scratch(), ex.scratch());
+                let mut a = Vec::new();
+                // SAFETY (all calls): `levels` lists levels this CPU runs.
+                let fa = unsafe { ex.compute_with(level, Signal::F32(&x), &mut s1, &mut a) };
+                assert_eq!(fa, fb);
+                assert_eq!(bits(&a), bits(&b), "preset {}, level {level}", cfg.preset);
+                // An output buffer reused from a longer or a shorter chunk
+                // gives what a fresh one does (only growth is zero-filled).
+                for n in [x.len() / 3, x.len()] {
+                    let mut fresh = Vec::new();
+                    let part = Signal::F32(&x[..n]);
+                    unsafe { ex.compute_with(level, part, &mut s2, &mut fresh) };
+                    unsafe { ex.compute_with(level, part, &mut s1, &mut a) };
+                    assert_eq!(bits(&a), bits(&fresh), "preset {}, {n} samples", cfg.preset);
+                }
             }
         }
-        #[cfg(target_arch = "x86_64")]
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            eprintln!("no AVX2 on this CPU: both calls ran the portable build");
-        }
     }
+
+    /// The arguments of [`PowerSpectrum::power_lanes`] after `self`.
+    type PowerArgs<'a> = (
+        usize,
+        &'a mut [Complex<f64>],
+        &'a mut [Complex<f64>],
+        &'a mut [Complex<f64>],
+        &'a mut [f64],
+        usize,
+        f64,
+    );
 
     /// [`PowerSpectrum::power_lanes`] compiled with AVX2 (its paired untangling).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn power_lanes_avx2(
-        sp: &PowerSpectrum,
-        lanes: usize,
-        zin: &mut [Complex<f64>],
-        zout: &mut [Complex<f64>],
-        scratch: &mut [Complex<f64>],
-        power: &mut [f64],
-        lane0: usize,
-        exponent: f64,
-    ) {
-        sp.power_lanes::<true>(lanes, zin, zout, scratch, power, lane0, exponent);
+    fn power_lanes_avx2(sp: &PowerSpectrum, a: PowerArgs) {
+        sp.power_lanes::<{ isa::AVX2 }>(a.0, a.1, a.2, a.3, a.4, a.5, a.6);
+    }
+
+    /// [`PowerSpectrum::power_lanes`] compiled with AVX-512 (its untangling
+    /// by four points).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512dq")]
+    fn power_lanes_avx512(sp: &PowerSpectrum, a: PowerArgs) {
+        sp.power_lanes::<{ isa::AVX512 }>(a.0, a.1, a.2, a.3, a.4, a.5, a.6);
     }
 
     /// The fused power spectra are realfft's spectra squared, bit for bit,
-    /// for even sizes (both parities of n_fft/2, both parities of the
-    /// untangling's pair count) and odd ones, in every lane, from the
-    /// portable code and (where the CPU has it) the AVX2 code.
+    /// for even sizes (both parities of n_fft/2, every count of the
+    /// untangling's pairs and quads, with and without a pair after the
+    /// quads) and odd ones, in every lane, from every build this CPU runs.
     #[test]
     fn power_spectra_are_realfft_bit_for_bit() {
-        #[cfg(target_arch = "x86_64")]
-        let avx2 = std::arch::is_x86_feature_detected!("avx2");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx2 = false;
-        if !avx2 {
-            eprintln!("no AVX2 on this CPU: only the portable power spectra are checked");
-        }
         use realfft::RealFftPlanner;
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut rnd = move || {
@@ -1265,7 +1462,10 @@ mod tests {
             seed ^= seed << 17;
             (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
-        for n_fft in [2, 3, 4, 6, 10, 14, 255, 256, 400, 402, 512, 513] {
+        let sizes = [
+            2, 3, 4, 6, 10, 14, 18, 22, 26, 30, 34, 255, 256, 400, 402, 512, 513,
+        ];
+        for n_fft in sizes {
             let sp = PowerSpectrum::new(n_fft);
             let len = sp.fft.len();
             let bins = n_fft / 2 + 1;
@@ -1293,34 +1493,31 @@ mod tests {
                         }
                     }
                 }
-                let variants = [(false, 2.0, 0), (false, 1.0, BLOCK - LANES)]
+                let variants = levels()
                     .into_iter()
-                    .chain(
-                        [(true, 2.0, 0), (true, 1.0, BLOCK - LANES)]
-                            .into_iter()
-                            .filter(|_| avx2),
-                    );
-                for (use_avx2, exponent, lane0) in variants {
+                    .flat_map(|level| [(level, 2.0, 0), (level, 1.0, BLOCK - LANES)]);
+                for (level, exponent, lane0) in variants {
                     let mut power = vec![f64::NAN; bins * BLOCK];
                     let mut zin = zin.clone();
                     let args = (
+                        lanes,
                         &mut zin[..],
                         &mut zout[..],
                         &mut scratch[..],
                         &mut power[..],
+                        lane0,
+                        exponent,
                     );
-                    if use_avx2 {
+                    match level {
+                        // SAFETY (both): `levels` lists levels this CPU runs.
                         #[cfg(target_arch = "x86_64")]
-                        // SAFETY: the CPU has AVX2 (`avx2` above).
-                        unsafe {
-                            power_lanes_avx2(
-                                &sp, lanes, args.0, args.1, args.2, args.3, lane0, exponent,
-                            )
-                        };
-                    } else {
-                        sp.power_lanes::<false>(
-                            lanes, args.0, args.1, args.2, args.3, lane0, exponent,
-                        );
+                        isa::AVX512 => unsafe { power_lanes_avx512(&sp, args) },
+                        #[cfg(target_arch = "x86_64")]
+                        isa::AVX2 => unsafe { power_lanes_avx2(&sp, args) },
+                        _ => {
+                            let a = args;
+                            sp.power_lanes::<{ isa::BASE }>(a.0, a.1, a.2, a.3, a.4, a.5, a.6)
+                        }
                     }
                     for (l, f) in frames.iter().enumerate() {
                         let mut input = f.clone();
@@ -1335,7 +1532,7 @@ mod tests {
                             assert_eq!(
                                 got.to_bits(),
                                 want.to_bits(),
-                                "n_fft {n_fft}, lanes {lanes}, lane {l}, bin {k}, avx2 {use_avx2}: \
+                                "n_fft {n_fft}, lanes {lanes}, lane {l}, bin {k}, level {level}: \
                                  {got} vs {want}"
                             );
                         }
