@@ -19,6 +19,9 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use serde::Serialize;
 
+#[cfg(target_arch = "x86_64")]
+mod fft256;
+
 /// Window function applied to each frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -568,7 +571,7 @@ mod isa {
     pub const BASE: u8 = 0;
     /// AVX2.
     pub const AVX2: u8 = 1;
-    /// AVX-512 F and DQ (with AVX2).
+    /// AVX-512 F and DQ (with AVX2 and FMA).
     pub const AVX512: u8 = 2;
 
     /// The highest level this CPU runs.
@@ -576,7 +579,7 @@ mod isa {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("avx512f") && has!("avx512dq") {
+            if has!("avx2") && has!("fma") && has!("avx512f") && has!("avx512dq") {
                 return AVX512;
             }
             if has!("avx2") {
@@ -601,6 +604,10 @@ const LANES: usize = 4;
 struct PowerSpectrum {
     n_fft: usize,
     fft: Arc<dyn Fft<f64>>,
+    /// The same transform with AVX-512 when it is 256 points long (n_fft
+    /// 512, the telephony preset's), for the AVX-512 build.
+    #[cfg(target_arch = "x86_64")]
+    fft256: Option<fft256::Fft256>,
     /// realfft's twiddles `½·e^(−2πik/n_fft)`, `k = 1..`, for the untangling.
     twiddles: Vec<Complex<f64>>,
 }
@@ -619,12 +626,16 @@ impl PowerSpectrum {
             PowerSpectrum {
                 n_fft,
                 fft: planner.plan_fft_forward(n_fft / 2),
+                #[cfg(target_arch = "x86_64")]
+                fft256: (n_fft / 2 == fft256::LEN).then(fft256::Fft256::new),
                 twiddles,
             }
         } else {
             PowerSpectrum {
                 n_fft,
                 fft: planner.plan_fft_forward(n_fft),
+                #[cfg(target_arch = "x86_64")]
+                fft256: None,
                 twiddles: Vec::new(),
             }
         }
@@ -636,6 +647,31 @@ impl PowerSpectrum {
         } else {
             self.fft.get_inplace_scratch_len()
         }
+    }
+
+    /// The FFTs of the frames in `zin` into `zout` (even `n_fft`): rustfft's,
+    /// or in the AVX-512 build the same transform with AVX-512 where there
+    /// is one ([`fft256`]).
+    #[inline(always)]
+    fn transform<const ISA: u8>(
+        &self,
+        zin: &[Complex<f64>],
+        zout: &mut [Complex<f64>],
+        scratch: &mut [Complex<f64>],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if let (isa::AVX512, Some(fft)) = (ISA, &self.fft256) {
+            for (zin, zout) in zin
+                .chunks_exact(fft256::LEN)
+                .zip(zout.chunks_exact_mut(fft256::LEN))
+            {
+                // SAFETY: `ISA` is AVX512 only in code compiled with AVX-512
+                // and FMA enabled and run after the CPU was checked for them.
+                unsafe { fft.process(zin, zout) };
+            }
+            return;
+        }
+        self.fft.process_immutable_with_scratch(zin, zout, scratch);
     }
 
     /// Transforms the first `lanes` frames of `zin` (one FFT input of
@@ -660,11 +696,7 @@ impl PowerSpectrum {
         let bins = self.n_fft / 2 + 1;
         let dst = |k: usize| k * BLOCK + lane0;
         if self.n_fft.is_multiple_of(2) {
-            self.fft.process_immutable_with_scratch(
-                &zin[..lanes * len],
-                &mut zout[..lanes * len],
-                scratch,
-            );
+            self.transform::<ISA>(&zin[..lanes * len], &mut zout[..lanes * len], scratch);
             let z: [&[Complex<f64>]; LANES] = std::array::from_fn(|l| &zout[l * len..][..len]);
             let half = len;
             // DC and Nyquist: the sum and difference of the first point's parts.
@@ -867,7 +899,7 @@ impl MelExtractor {
     /// untangles four points per frame at a time and sums the filters over
     /// a whole block in one vector.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,avx512f,avx512dq")]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
     fn compute_into_avx512(
         &self,
         samples: Signal,
@@ -1443,7 +1475,7 @@ mod tests {
     /// [`PowerSpectrum::power_lanes`] compiled with AVX-512 (its untangling
     /// by four points).
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,avx512f,avx512dq")]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
     fn power_lanes_avx512(sp: &PowerSpectrum, a: PowerArgs) {
         sp.power_lanes::<{ isa::AVX512 }>(a.0, a.1, a.2, a.3, a.4, a.5, a.6);
     }
