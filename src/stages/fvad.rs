@@ -2337,21 +2337,45 @@ mod gmm_avx2 {
         add(mul(g[0], w[0]), mul(g[1], w[1]))
     }
 
-    /// [`Core::update_window`] when no value expires this frame (then every
-    /// age goes up by one and `f` is inserted in order): the 16 ages and
-    /// the 16 values are one vector each, and the insertion is a shifted
-    /// copy and two blends instead of two `memmove` calls. Returns `false`,
-    /// changing nothing, when a value expires; that rarer case keeps the C
-    /// code's sequential loop.
+    /// [`Core::update_window`] with the 16 ages and the 16 values as one
+    /// vector each: the ageing, an expiry and the insertion are shifted
+    /// copies and blends instead of `memmove` calls. Returns `false`,
+    /// changing nothing, when two values expire in one frame; that rare
+    /// case keeps the C code's sequential loop.
+    ///
+    /// One expiry at slot `i` in the C loop: slots below `i` are aged; the
+    /// values above `i` move down one slot; the one that lands in slot `i`
+    /// is not aged this frame (the loop has passed it), the others are; the
+    /// last slot becomes 10000 with age 101, which the loop then reaches and
+    /// ages to 102 unless `i` was the last slot.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn update_window_fast(age: &mut [i16; 16], values: &mut [i16; 16], f: i16) -> bool {
+    pub(super) fn update_window_fast(age: &mut [i16; 16], values: &mut [i16; 16], f: i16) -> bool {
         let a: V = bytemuck::cast(*age);
         let v: V = bytemuck::cast(*values);
-        if _mm256_movemask_epi8(_mm256_cmpeq_epi16(a, _mm256_set1_epi16(100))) != 0 {
-            return false;
-        }
-        let a = _mm256_add_epi16(a, _mm256_set1_epi16(1));
+        let lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let one = _mm256_set1_epi16(1);
+        let aged = _mm256_add_epi16(a, one);
+        // Lane i gets lane i + 1 (the last lane gets zero).
+        let down = |x: V| _mm256_alignr_epi8::<2>(_mm256_permute2x128_si256::<0x81>(x, x), x);
+        let expiring = _mm256_movemask_epi8(_mm256_cmpeq_epi16(a, _mm256_set1_epi16(100))) as u32;
+        let (a, v) = match expiring.count_ones() {
+            0 => (aged, v),
+            2 => {
+                let i = (expiring.trailing_zeros() / 2) as i16;
+                let below = _mm256_cmpgt_epi16(_mm256_set1_epi16(i), lane);
+                let at = _mm256_cmpeq_epi16(lane, _mm256_set1_epi16(i));
+                let last = _mm256_cmpeq_epi16(lane, _mm256_set1_epi16(15));
+                let a =
+                    _mm256_blendv_epi8(_mm256_blendv_epi8(down(aged), aged, below), down(a), at);
+                let tail = _mm256_set1_epi16(if i < 15 { 102 } else { 101 });
+                let a = _mm256_blendv_epi8(a, tail, last);
+                let v = _mm256_blendv_epi8(down(v), v, below);
+                let v = _mm256_blendv_epi8(v, _mm256_set1_epi16(10000), last);
+                (a, v)
+            }
+            _ => return false,
+        };
         // The insertion point: how many values are not larger than `f`, the
         // first larger one's lane, since the window is sorted (see the
         // scalar code); 16 if none is larger.
@@ -2360,7 +2384,6 @@ mod gmm_avx2 {
         if p < 16 {
             // Every lane i moved to i + 1 (lane 0 gets zero, then `f`).
             let up = |x: V| _mm256_alignr_epi8::<14>(x, _mm256_permute2x128_si256::<0x08>(x, x));
-            let lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
             let after = _mm256_cmpgt_epi16(lane, _mm256_set1_epi16(p));
             let at = _mm256_cmpeq_epi16(lane, _mm256_set1_epi16(p));
             let insert = |x: V, new: i16| {
@@ -2370,6 +2393,7 @@ mod gmm_avx2 {
             *values = bytemuck::cast(insert(v, f));
             *age = bytemuck::cast(insert(a, 1));
         } else {
+            *values = bytemuck::cast(v);
             *age = bytemuck::cast(a);
         }
         true
@@ -3261,6 +3285,45 @@ mod tests {
                 assert!(checked > 10_000, "mode {mode}, {len}: {checked} frames");
             }
         }
+    }
+
+    /// The vector window update against the scalar one, frame by frame,
+    /// on random feature streams in which values stay in the window until
+    /// they expire and some frames insert nothing (features above 10000),
+    /// so that the filler an expiry leaves in the last slot survives.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_window_update_matches_scalar() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let (mut fast, mut fallback) = (0, 0);
+        for run in 0..40u64 {
+            let mut core = Core::new();
+            for frame in 0..4000 {
+                let f = match rng.below(5) {
+                    0 => 10_001 + rng.below(500) as i16,
+                    _ => rng.below(200 + 400 * run) as i16,
+                };
+                let mut want = core.clone();
+                want.update_window(f, 0);
+                let (age, values) = (&mut core.index_vector[0], &mut core.low_value_vector[0]);
+                // SAFETY: the CPU supports AVX2, checked above.
+                if unsafe { gmm_avx2::update_window_fast(age, values, f) } {
+                    fast += 1;
+                } else {
+                    fallback += 1;
+                    core.update_window(f, 0);
+                }
+                assert!(
+                    (core.index_vector[0], core.low_value_vector[0])
+                        == (want.index_vector[0], want.low_value_vector[0]),
+                    "run {run}, frame {frame}, feature {f}"
+                );
+            }
+        }
+        assert!(fast > 100_000, "{fast} vector updates, {fallback} scalar");
     }
 
     /// The SSE2 filterbank levels against the portable version they replace.
