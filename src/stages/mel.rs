@@ -1204,8 +1204,9 @@ unsafe fn untangle_pairs_avx2(
         let tw = _mm256_loadu_pd(twiddles.as_ptr().add(k - 1).cast());
         let ta = _mm256_permute_pd::<0b0101>(tw); // (tw_im, tw_re) ×2
         let tb = _mm256_xor_pd(tw, sign); // (−tw_re, tw_im) ×2
-                                          // A loop, not `array::from_fn`: a closure can be compiled apart from
-                                          // this function and without its target features.
+
+        // A loop, not `array::from_fn`: a closure can be compiled apart from
+        // this function and without its target features.
         let mut r = [_mm256_setzero_pd(); LANES];
         for (l, r) in r.iter_mut().enumerate() {
             let a = _mm256_loadu_pd(z[l].as_ptr().add(k).cast());
@@ -1282,8 +1283,9 @@ unsafe fn untangle_quads_avx512(
         let tw = _mm512_loadu_pd(twiddles.as_ptr().add(k - 1).cast());
         let ta = _mm512_permute_pd::<0b0101_0101>(tw); // (tw_im, tw_re) ×4
         let tb = _mm512_xor_pd(tw, sign); // (−tw_re, tw_im) ×4
-                                          // A loop, not `array::from_fn`: a closure can be compiled apart from
-                                          // this function and without its target features.
+
+        // A loop, not `array::from_fn`: a closure can be compiled apart from
+        // this function and without its target features.
         let mut r = [_mm512_setzero_pd(); LANES];
         for (l, r) in r.iter_mut().enumerate() {
             let a = _mm512_loadu_pd(z[l].as_ptr().add(k).cast());
@@ -1383,6 +1385,16 @@ mod tests {
         }
         assert!(worst < 2e-6, "worst |ln_fast - ln| = {worst}");
         assert_eq!(ln_fast(1.0), 0.0);
+    }
+
+    /// Uniform noise in [−0.5, 0.5) from a xorshift generator.
+    pub(super) fn noise(mut seed: u64) -> impl FnMut() -> f64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        }
     }
 
     /// The instruction-set levels this CPU runs, lowest first.
@@ -1487,13 +1499,7 @@ mod tests {
     #[test]
     fn power_spectra_are_realfft_bit_for_bit() {
         use realfft::RealFftPlanner;
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut rnd = noise(0x2545_f491_4f6c_dd1d);
         let sizes = [
             2, 3, 4, 6, 10, 14, 18, 22, 26, 30, 34, 255, 256, 400, 402, 512, 513,
         ];

@@ -279,13 +279,7 @@ mod tests {
         }
         let reference = FftPlanner::<f64>::new().plan_fft_forward(LEN);
         let fft = Fft256::new();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut rnd = crate::stages::mel::tests::noise(0x9e37_79b9_7f4a_7c15);
         for case in 0..200 {
             let gain = 10f64.powi(case % 13 - 9);
             let input: Vec<Complex<f64>> = (0..LEN)
