@@ -125,7 +125,8 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
     let reused = AtomicUsize::new(0);
     let (commit_tx, commit_rx) = mpsc::channel::<CommitJob>();
     let (mut results, commit_failures) = std::thread::scope(|scope| {
-        let committer = scope.spawn(|| committer(commit_rx, out, &ctx));
+        // With more than one worker thread, large commits use two threads.
+        let committer = scope.spawn(|| committer(commit_rx, out, &ctx, cfg.threads > 1));
         let results: Vec<Result<FileStats, Failure>> = pool.install(|| {
             items
                 .par_iter()
@@ -293,9 +294,15 @@ struct CommitJob {
 
 /// Commits staged inputs in batches: one `syncfs` makes every file of the
 /// batch durable, then each input's outputs are renamed to their final names
-/// and its record last. Runs beside the workers, so writeback overlaps
-/// compute. Returns the inputs whose commit failed.
-fn committer(rx: mpsc::Receiver<CommitJob>, out: &Path, ctx: &Ctx) -> Vec<(usize, Failure)> {
+/// (`side_by_side`: a large input's by two threads, see
+/// [`sink::rename_all`]) and its record last. Runs beside the workers, so
+/// writeback overlaps compute. Returns the inputs whose commit failed.
+fn committer(
+    rx: mpsc::Receiver<CommitJob>,
+    out: &Path,
+    ctx: &Ctx,
+    side_by_side: bool,
+) -> Vec<(usize, Failure)> {
     let mut failed = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -308,7 +315,7 @@ fn committer(rx: mpsc::Receiver<CommitJob>, out: &Path, ctx: &Ctx) -> Vec<(usize
             let r = res
                 .as_ref()
                 .map_err(|e| io::Error::new(e.kind(), e.to_string()))
-                .and_then(|()| sink::rename_all(&job.staged));
+                .and_then(|()| sink::rename_all(&job.staged, side_by_side));
             if let Err(e) = r {
                 sink::discard(job.staged);
                 ctx.abort.store(true, Ordering::Relaxed);
