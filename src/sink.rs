@@ -118,23 +118,28 @@ pub fn rename_all(staged: &[Staged], side_by_side: bool) -> io::Result<()> {
     };
     let rename = |list: &[&Staged]| list.iter().try_for_each(|s| fs::rename(&s.tmp, &s.dst));
     let all: Vec<&Staged> = files.iter().collect();
+    let mut done = false;
     if side_by_side && files.len() >= SIDE_BY_SIDE_MIN {
         let folder = files[0].dst.parent();
         let (here, there): (Vec<&Staged>, Vec<&Staged>) =
             files.iter().partition(|s| s.dst.parent() == folder);
-        std::thread::scope(|scope| {
-            match std::thread::Builder::new().spawn_scoped(scope, || rename(&there)) {
-                Ok(other) => {
-                    let mine = rename(&here);
-                    let theirs = other
-                        .join()
-                        .unwrap_or_else(|_| Err(io::Error::other("a rename thread panicked")));
-                    mine.and(theirs)
+        if !there.is_empty() {
+            std::thread::scope(|scope| {
+                match std::thread::Builder::new().spawn_scoped(scope, || rename(&there)) {
+                    Ok(other) => {
+                        let mine = rename(&here);
+                        let theirs = other
+                            .join()
+                            .unwrap_or_else(|_| Err(io::Error::other("a rename thread panicked")));
+                        mine.and(theirs)
+                    }
+                    Err(_) => rename(&all),
                 }
-                Err(_) => rename(&all),
-            }
-        })?;
-    } else {
+            })?;
+            done = true;
+        }
+    }
+    if !done {
         rename(&all)?;
     }
     fs::rename(&last.tmp, &last.dst)
