@@ -113,34 +113,36 @@ pub fn sync_out(out: &Path) -> io::Result<()> {
 pub fn rename_all(staged: &[Staged], side_by_side: bool) -> io::Result<()> {
     /// Below this many files a second thread costs more than it saves.
     const SIDE_BY_SIDE_MIN: usize = 256;
+    fn rename<'a>(list: impl IntoIterator<Item = &'a Staged>) -> io::Result<()> {
+        list.into_iter()
+            .try_for_each(|s| fs::rename(&s.tmp, &s.dst))
+    }
     let Some((last, files)) = staged.split_last() else {
         return Ok(());
     };
-    let rename = |list: &[&Staged]| list.iter().try_for_each(|s| fs::rename(&s.tmp, &s.dst));
-    let all: Vec<&Staged> = files.iter().collect();
-    let mut done = false;
-    if side_by_side && files.len() >= SIDE_BY_SIDE_MIN {
-        let folder = files[0].dst.parent();
-        let (here, there): (Vec<&Staged>, Vec<&Staged>) =
-            files.iter().partition(|s| s.dst.parent() == folder);
-        if !there.is_empty() {
-            std::thread::scope(|scope| {
-                match std::thread::Builder::new().spawn_scoped(scope, || rename(&there)) {
-                    Ok(other) => {
-                        let mine = rename(&here);
-                        let theirs = other
-                            .join()
-                            .unwrap_or_else(|_| Err(io::Error::other("a rename thread panicked")));
-                        mine.and(theirs)
-                    }
-                    Err(_) => rename(&all),
+    let folder = files.first().and_then(|f| f.dst.parent());
+    let (here, there): (Vec<&Staged>, Vec<&Staged>) =
+        if side_by_side && files.len() >= SIDE_BY_SIDE_MIN {
+            files.iter().partition(|s| s.dst.parent() == folder)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+    if there.is_empty() {
+        rename(files)?;
+    } else {
+        std::thread::scope(|scope| {
+            let other = || rename(there.iter().copied());
+            match std::thread::Builder::new().spawn_scoped(scope, other) {
+                Ok(other) => {
+                    let mine = rename(here.iter().copied());
+                    let theirs = other
+                        .join()
+                        .unwrap_or_else(|_| Err(io::Error::other("a rename thread panicked")));
+                    mine.and(theirs)
                 }
-            })?;
-            done = true;
-        }
-    }
-    if !done {
-        rename(&all)?;
+                Err(_) => rename(files),
+            }
+        })?;
     }
     fs::rename(&last.tmp, &last.dst)
 }

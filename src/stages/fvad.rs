@@ -1100,11 +1100,10 @@ mod sse2 {
         const CL: i32 = ALL_PASS_LOWER_Q15;
         // Filled in place (an array built by value would be copied).
         let mut hb = [[MaybeUninit::uninit(); N]; P];
-        let mut p = 0;
-        let hb = hb.each_mut().map(|hb| {
-            p += 1;
-            allpass_half_bases(data[p - 1], hb)
-        });
+        let mut inputs = data.iter();
+        let hb = hb
+            .each_mut()
+            .map(|hb| allpass_half_bases(inputs.next().expect("one input per channel"), hb));
 
         // Multipliers for pmaddwd: c in the low half of each i32 lane, 0 in
         // the high half, so the high half of the other operand is ignored.
