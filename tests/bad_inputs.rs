@@ -1369,3 +1369,39 @@ fn write_bad_corpus() {
         "seed corpus is {total} bytes: {sizes:?}"
     );
 }
+
+/// RF64 (EBU Tech 3306) keeps the data size in its `ds64` chunk. A chunk
+/// after the audio (here: a LIST chunk padded with loud noise, as long as
+/// the audio) must not be decoded as audio: the report's duration is the
+/// audio's, and no chunk reaches past it.
+#[test]
+fn rf64_data_size_comes_from_ds64() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in");
+    fs::create_dir_all(&inp).unwrap();
+    let mono = speech_mono(6.0);
+    let audio = pcm16_bytes(&mono);
+    let mut v = b"RF64\xff\xff\xff\xffWAVE".to_vec();
+    let mut ds64 = Vec::new();
+    ds64.extend_from_slice(&0u64.to_le_bytes());
+    ds64.extend_from_slice(&(audio.len() as u64).to_le_bytes());
+    ds64.extend_from_slice(&(mono.len() as u64).to_le_bytes());
+    ds64.extend_from_slice(&le32(0));
+    v.extend_from_slice(&chunk(b"ds64", &ds64));
+    v.extend_from_slice(&chunk(b"fmt ", &fmt_body(1, 1, 8000, 16)));
+    v.extend_from_slice(&chunk_declared(b"data", u32::MAX, &audio, false));
+    v.extend_from_slice(&chunk(b"LIST", &noise_bytes(audio.len(), 0xD5)));
+    fs::write(inp.join("rf64.wav"), &v).unwrap();
+    let out = dir.path().join("out");
+    let r = run_guarded(&["run", s(&inp), "-o", s(&out), "-q"], dir.path());
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let rep = report(&out);
+    let e = &rep["files"][0];
+    assert_eq!(e["status"], "ok", "{e}");
+    let want = mono.len() as f64 / 8000.0;
+    assert_eq!(e["duration_s"].as_f64().unwrap(), want, "{e}");
+    assert!(e["truncated"] == false, "{e}");
+    for row in manifest(&out) {
+        assert!(row["end"].as_f64().unwrap() <= want, "{row}");
+    }
+}

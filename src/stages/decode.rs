@@ -84,7 +84,8 @@ pub struct WavInfo {
     pub data_len: u64,
     /// The `data` chunk declares more bytes than the file holds.
     pub truncated: bool,
-    /// The header carried a streaming size (0 or 0xFFFFFFFF): read to end of file.
+    /// The header does not know the data size (a streaming writer's 0 or
+    /// 0xFFFFFFFF, or RF64 without a `ds64` chunk): read to end of file.
     pub streaming: bool,
 }
 
@@ -201,6 +202,10 @@ struct Fmt {
 
 fn le16(b: &[u8]) -> u16 {
     u16::from_le_bytes([b[0], b[1]])
+}
+
+fn le64(b: &[u8]) -> u64 {
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 fn le32(b: &[u8]) -> u32 {
@@ -332,10 +337,13 @@ pub fn read_header<R: Read + Seek>(r: &mut R, file_len: u64) -> Result<WavInfo, 
             String::from_utf8_lossy(&head[8..12]).into_owned(),
         ));
     }
+    let rf64 = &head[0..4] == b"RF64";
     let mut pos: u64 = 12;
     let mut fmt: Option<Fmt> = None;
     // (offset, declared size) of the data chunk.
     let mut data: Option<(u64, u32)> = None;
+    // RF64: the 64-bit data size from the `ds64` chunk.
+    let mut ds64_data: Option<u64> = None;
     loop {
         if pos + 8 > file_len {
             break;
@@ -355,6 +363,13 @@ pub fn read_header<R: Read + Seek>(r: &mut R, file_len: u64) -> Result<WavInfo, 
                 let got = read_up_to(r, &mut raw[..take])?;
                 fmt = Some(parse_fmt(&raw[..got], size)?);
             }
+            // EBU Tech 3306: riffSize, dataSize, sampleCount (64-bit each), …
+            b"ds64" if rf64 && size >= 16 => {
+                let mut raw = [0u8; 16];
+                if read_up_to(r, &mut raw)? == 16 {
+                    ds64_data = Some(le64(&raw[8..16]));
+                }
+            }
             b"data" => {
                 data = Some((body, size));
                 if fmt.is_some() || size == 0 || size == u32::MAX {
@@ -367,16 +382,23 @@ pub fn read_header<R: Read + Seek>(r: &mut R, file_len: u64) -> Result<WavInfo, 
         pos = body + u64::from(size) + u64::from(size & 1);
     }
     let fmt = fmt.ok_or(DecodeError::NoFmt)?;
-    let (data_offset, declared) = data.ok_or(DecodeError::NoData)?;
+    let (data_offset, size32) = data.ok_or(DecodeError::NoData)?;
     let available = file_len.saturating_sub(data_offset);
     let block_align = usize::from(fmt.block_align);
-    let streaming = declared == 0 || declared == u32::MAX || &head[0..4] == b"RF64";
-    let (len, truncated) = if streaming {
-        (available, false)
-    } else if u64::from(declared) > available {
-        (available, true)
-    } else {
-        (u64::from(declared), false)
+    // The data size, or `None` when the header does not know it (a
+    // streaming writer's 0 or 0xFFFFFFFF, or RF64 without `ds64`): then the
+    // audio runs to the end of the file.
+    let declared: Option<u64> = match (rf64, ds64_data) {
+        (true, Some(d)) if size32 == u32::MAX => Some(d),
+        (true, None) => None,
+        _ if size32 == 0 || size32 == u32::MAX => None,
+        _ => Some(u64::from(size32)),
+    };
+    let streaming = declared.is_none();
+    let (len, truncated) = match declared {
+        None => (available, false),
+        Some(d) if d > available => (available, true),
+        Some(d) => (d, false),
     };
     let data_len = len - len % block_align as u64;
     if data_len == 0 {
@@ -858,6 +880,50 @@ mod tests {
         // An odd trailing byte is not a frame.
         let bytes = wav_bytes(&fmt16(1, 1, 8000, 16), &[], 5, &data[..5]);
         assert_eq!(parse(&bytes).unwrap().frames(), 2);
+    }
+
+    /// RF64 (EBU Tech 3306): the data size comes from `ds64`, so a chunk
+    /// after the audio is not decoded as audio; without `ds64` the audio
+    /// runs to the end of the file.
+    #[test]
+    fn rf64_takes_the_data_size_from_ds64() {
+        let audio = [1u8, 0, 2, 0, 3, 0, 4, 0];
+        let rf64 = |ds64: Option<u64>, trailer: &[u8]| {
+            let mut v = b"RF64\xff\xff\xff\xffWAVE".to_vec();
+            if let Some(d) = ds64 {
+                v.extend_from_slice(b"ds64");
+                v.extend_from_slice(&28u32.to_le_bytes());
+                v.extend_from_slice(&0u64.to_le_bytes()); // riffSize
+                v.extend_from_slice(&d.to_le_bytes()); // dataSize
+                v.extend_from_slice(&(d / 2).to_le_bytes()); // sampleCount
+                v.extend_from_slice(&0u32.to_le_bytes()); // table length
+            }
+            let fmt = fmt16(1, 1, 8000, 16);
+            v.extend_from_slice(b"fmt ");
+            v.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+            v.extend_from_slice(&fmt);
+            v.extend_from_slice(b"data");
+            v.extend_from_slice(&u32::MAX.to_le_bytes());
+            v.extend_from_slice(&audio);
+            v.extend_from_slice(trailer);
+            v
+        };
+        let trailer = b"LIST\x04\x00\x00\x00INFO";
+        let info = parse(&rf64(Some(8), trailer)).unwrap();
+        assert_eq!(
+            info.frames(),
+            4,
+            "the LIST chunk after the audio is not audio"
+        );
+        assert!(!info.streaming && !info.truncated);
+        // ds64 declares more than the file holds: truncated.
+        let info = parse(&rf64(Some(800), &[])).unwrap();
+        assert!(info.truncated);
+        assert_eq!(info.frames(), 4);
+        // No ds64: read to the end (the old behaviour, for broken writers).
+        let info = parse(&rf64(None, &[])).unwrap();
+        assert!(info.streaming);
+        assert_eq!(info.frames(), 4);
     }
 
     #[test]
