@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use callprep_isa::Isa;
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, IoArgs, MelArgs, SegmentArgs};
@@ -81,6 +82,10 @@ pub struct Config {
     pub mel: Option<MelConfig>,
     /// `mel --print-config`.
     pub print_config: bool,
+    /// The instruction-set level the VAD and mel engines run: the best the
+    /// CPU has, or `CALLPREP_ISA`. Never in the report: every level gives
+    /// the same bytes.
+    pub isa: Isa,
 }
 
 /// A usage error: exit code 2.
@@ -137,6 +142,7 @@ impl Config {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
         Ok(Config {
             job,
             inputs,
@@ -151,6 +157,7 @@ impl Config {
             segment,
             mel,
             print_config,
+            isa,
         })
     }
 

@@ -7,6 +7,8 @@ use std::fs;
 use std::io::{self, BufRead};
 use std::path::{Component, Path, PathBuf};
 
+use crate::output::ReasonCode;
+
 /// One input recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
@@ -25,7 +27,7 @@ pub struct Rejected {
     /// The path as given.
     pub source: String,
     /// Stable reason code.
-    pub code: &'static str,
+    pub code: ReasonCode,
     /// What is wrong.
     pub message: String,
 }
@@ -97,7 +99,7 @@ pub fn discover(paths: &[PathBuf], accept_manifests: bool) -> Found {
             Err(e) => {
                 found.rejected.push(Rejected {
                     source,
-                    code: "not_found",
+                    code: ReasonCode::NotFound,
                     message: format!("cannot open: {e}"),
                 });
                 continue;
@@ -120,7 +122,7 @@ pub fn discover(paths: &[PathBuf], accept_manifests: bool) -> Found {
         } else {
             found.rejected.push(Rejected {
                 source,
-                code: "not_regular_file",
+                code: ReasonCode::NotRegularFile,
                 message: "not a regular file (device, FIFO or socket); skipped".into(),
             });
         }
@@ -168,7 +170,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, rejected: &mut Vec<Rejected>) {
         Err(e) => {
             rejected.push(Rejected {
                 source: dir.display().to_string(),
-                code: "not_found",
+                code: ReasonCode::NotFound,
                 message: format!("cannot list folder: {e}"),
             });
             return;
@@ -188,7 +190,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, rejected: &mut Vec<Rejected>) {
                 Ok(m) if m.is_dir() => {}
                 _ => rejected.push(Rejected {
                     source: p.display().to_string(),
-                    code: "not_regular_file",
+                    code: ReasonCode::NotRegularFile,
                     message: "not a regular file (broken link, device, FIFO or socket); skipped"
                         .into(),
                 }),
@@ -338,6 +340,6 @@ mod tests {
         sorted.sort();
         assert_eq!(ids, sorted);
         let missing = discover(&[d.join("nope.wav")], false);
-        assert_eq!(missing.rejected[0].code, "not_found");
+        assert_eq!(missing.rejected[0].code, ReasonCode::NotFound);
     }
 }

@@ -1,16 +1,29 @@
 //! callprep: call-center recordings → ASR training data.
 //!
-//! Layout: [`stages`] holds the pipeline (decode → split → resample → VAD →
-//! chunk → mel) as pure functions over buffers; [`cli`] and [`config`] turn
-//! arguments into a validated [`config::Config`]; [`input`], [`worker`],
-//! [`sink`] and [`app`] are the edges: discovery, per-file streaming and
-//! threads, atomic output, and the run with its manifest and report.
+//! Layout, in the order a run uses it:
+//! - [`cli`] → [`config`]: raw arguments → a validated [`config::Config`];
+//! - [`commands`]: one file per subcommand; each builds a job and its inputs;
+//! - [`input`]: discovery of input files and their stable ids;
+//! - [`stages`] (+ [`pipeline`]): decode → split → resample → VAD → chunk →
+//!   mel, pure functions over buffers (the VAD and mel engines are the
+//!   workspace crates `callprep-fvad` and `callprep-mel`);
+//! - [`jobs`]: what one item of work is (a recording to segment, a chunk to
+//!   featurise), streaming it through the stages;
+//! - [`engine`]: threads, `--resume`, commits, lock, progress, timings, the
+//!   manifest and report, the same for every job;
+//! - [`output`]: the manifest row, the typed report, reason codes, atomic
+//!   files, WAV and `.npy` writers; [`storage`]: the seam inputs are read and
+//!   outputs written through;
+//! - [`exit_codes`]: what the process returns.
 
-pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod engine;
+pub mod exit_codes;
 pub mod input;
+pub mod jobs;
+pub mod output;
 pub mod pipeline;
-pub mod sink;
 pub mod stages;
-pub mod worker;
+pub mod storage;

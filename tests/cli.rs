@@ -437,7 +437,13 @@ fn files_from_stdin_and_quiet_non_terminal_output() {
     assert_eq!(sources.len(), 2);
 }
 
+/// The panic is injected through `CALLPREP_TEST_PANIC`, a hook only a
+/// `--features fault-injection` build has (the test command's).
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the fault-injection feature: cargo test --features fault-injection"
+)]
 fn a_panic_in_one_file_is_that_files_error() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
@@ -464,6 +470,22 @@ fn a_panic_in_one_file_is_that_files_error() {
     // The other four inputs are complete; nothing of call01 is final-named.
     assert_eq!(rep["totals"]["files_ok"].as_u64(), Some(4));
     assert!(!tree(&out).keys().any(|k| k.contains("call01")));
+}
+
+/// A release build without the test hooks ignores `CALLPREP_TEST_PANIC`:
+/// the hook cannot ship. (Checked on the binary this test suite built; with
+/// the feature on, the hook's own test above covers it.)
+#[test]
+#[cfg(not(feature = "fault-injection"))]
+fn the_test_panic_hook_is_not_in_a_normal_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = bin()
+        .args(["run", s(&fixtures()), "-o", s(&out), "-q"])
+        .env("CALLPREP_TEST_PANIC", "call01.wav")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
 }
 
 #[test]

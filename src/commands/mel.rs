@@ -1,0 +1,35 @@
+//! `callprep mel`: features for existing chunks (chunk WAVs, folders of
+//! them, or a manifest), and `--print-config`.
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::engine::{self, Outcome, OutputDir};
+use crate::jobs::mel::{mel_items, MelJob};
+use crate::stages::mel::MelExtractor;
+
+/// Runs `mel`.
+pub fn run(cfg: &Config) -> Result<Outcome> {
+    let mel_cfg = cfg.mel.as_ref().expect("mel has mel settings");
+    if cfg.print_config {
+        println!("{}", serde_json::to_string_pretty(mel_cfg)?);
+        return Ok(Outcome::Ok);
+    }
+    let mel = MelExtractor::new(mel_cfg);
+    let out = OutputDir::open(&cfg.out_dir)?;
+    let found = super::inputs(cfg, true)?;
+    let items = mel_items(&found)?;
+    let job = MelJob {
+        mel: &mel,
+        strict: cfg.strict,
+    };
+    let settings = super::settings(cfg);
+    engine::run(
+        &out,
+        &settings,
+        cfg.parameters(),
+        &job,
+        &items,
+        &found.rejected,
+    )
+}
