@@ -279,7 +279,7 @@ mod tests {
         }
         let reference = FftPlanner::<f64>::new().plan_fft_forward(LEN);
         let fft = Fft256::new();
-        let mut rnd = crate::stages::mel::tests::noise(0x9e37_79b9_7f4a_7c15);
+        let mut rnd = crate::tests::noise(0x9e37_79b9_7f4a_7c15);
         for case in 0..200 {
             let gain = 10f64.powi(case % 13 - 9);
             let input: Vec<Complex<f64>> = (0..LEN)
