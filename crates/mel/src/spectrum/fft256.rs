@@ -127,6 +127,9 @@ impl Fft256 {
 }
 
 /// Points `at..at + 4`.
+///
+/// # Safety
+/// `p` must point to at least `at + 4` points.
 #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
 #[inline]
 unsafe fn load(p: *const Complex<f64>, at: usize) -> __m512d {
@@ -134,6 +137,9 @@ unsafe fn load(p: *const Complex<f64>, at: usize) -> __m512d {
 }
 
 /// Into points `at..at + 4`.
+///
+/// # Safety
+/// `p` must point to at least `at + 4` writable points.
 #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
 #[inline]
 unsafe fn store(p: *mut Complex<f64>, at: usize, v: __m512d) {
@@ -229,6 +235,10 @@ fn butterfly8(rows: [__m512d; 8], rot: __m512d) -> [__m512d; 8] {
 /// `buf[base + 8·index]`: loads each input when its size-4 FFT needs it and
 /// stores each output when its size-8 FFT is done. `tw`: `w₃₂^k` for
 /// `k = 1, 2, 3, 5, 6, 7`.
+///
+/// # Safety
+/// `buf` must point to a [`LEN`]-point buffer and `base` be 0 or 4 (each
+/// access is four points from `base + 8·index`, `index < 32`).
 #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
 #[inline]
 unsafe fn butterfly32(buf: *mut Complex<f64>, base: usize, tw: &[__m512d; 6], rot: __m512d) {
