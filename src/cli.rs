@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::stages::mel::Layout;
 use crate::stages::vad::VadEngine;
 
 /// Turn call-center recordings into ASR training data: split channels, find
@@ -163,11 +162,22 @@ pub struct MelArgs {
     pub fmax: Option<f64>,
     /// Array layout of the .npy files (default: from --preset).
     #[arg(long, value_enum)]
-    pub layout: Option<Layout>,
+    pub layout: Option<LayoutArg>,
     /// Zero-pad (or cut) each chunk to this many seconds before the features
     /// (30 reproduces Whisper's 3000-frame input).
     #[arg(long, value_name = "S")]
     pub pad_to_seconds: Option<f64>,
+}
+
+/// `--layout`: the values of the mel engine's
+/// [`Layout`](crate::stages::mel::Layout), which does not depend on clap
+/// (`config` maps one to the other). Same names and help as its variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// `[n_mels, frames]` (librosa, Whisper).
+    MelsFirst,
+    /// `[frames, n_mels]` (Kaldi, Lhotse).
+    FramesFirst,
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use callprep_isa::Isa;
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, IoArgs, MelArgs, SegmentArgs};
+use crate::cli::{Cli, Command, IoArgs, LayoutArg, MelArgs, SegmentArgs};
 use crate::stages::chunk::ChunkConfig;
-use crate::stages::mel::{MelConfig, PRESETS};
+use crate::stages::mel::{Layout, MelConfig, PRESETS};
 use crate::stages::vad::VadConfig;
 
 /// Which job to do.
@@ -286,7 +286,10 @@ fn mel_config(a: &MelArgs) -> Result<MelConfig, UsageError> {
         c.fmax_hz = v;
     }
     if let Some(v) = a.layout {
-        c.layout = v;
+        c.layout = match v {
+            LayoutArg::MelsFirst => Layout::MelsFirst,
+            LayoutArg::FramesFirst => Layout::FramesFirst,
+        };
     }
     if a.pad_to_seconds.is_some() {
         c.pad_to_seconds = a.pad_to_seconds;

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use callprep::stages::decode::{decode_channel, read_header, to_i16};
 use callprep::stages::mel::{Layout, MelConfig, MelExtractor};
 use callprep::stages::vad::{FrameVad, VadConfig, VadEngine};
+use callprep_isa::{cpuinfo_supports, Isa};
 use serde_json::Value;
 
 /// Largest accepted |ours − reference| for any stored feature value.
@@ -160,9 +161,31 @@ fn goldens() -> Vec<Golden> {
         .collect()
 }
 
+/// The instruction-set levels this CPU runs, lowest first. A level it lacks
+/// is skipped only if /proc/cpuinfo agrees that it lacks it, and says so.
+fn mel_levels() -> Vec<Isa> {
+    Isa::ALL
+        .into_iter()
+        .filter(|&isa| {
+            if isa.supported() {
+                return true;
+            }
+            assert_ne!(
+                cpuinfo_supports(isa),
+                Some(true),
+                "/proc/cpuinfo lists {isa} but detection says the CPU lacks it"
+            );
+            eprintln!("mel goldens: skipped level {isa}, which this CPU lacks");
+            false
+        })
+        .collect()
+}
+
+/// Every golden at every instruction-set level this CPU runs.
 #[test]
 fn mel_features_match_the_references() {
     let goldens = goldens();
+    let levels = mel_levels();
     assert!(
         goldens.len() >= 14,
         "index.json lists {} goldens",
@@ -183,54 +206,56 @@ fn mel_features_match_the_references() {
         cfg.validate().unwrap();
         let (samples, rate) = read_wav(&g.input, 0);
         assert_eq!(rate, cfg.sample_rate_hz, "{}: input rate", g.name);
-        let (ours, n_frames) = MelExtractor::new(&cfg).compute(&samples);
+        for &isa in &levels {
+            let (ours, n_frames) = MelExtractor::with_isa(&cfg, isa).compute(&samples);
 
-        // Shape: ours, mapped to the reference's native layout.
-        let ours_shape = cfg.shape(n_frames);
-        let mapped = if g.layout == layout_name(cfg.layout) {
-            ours_shape.to_vec()
-        } else {
-            vec![ours_shape[1], ours_shape[0]]
-        };
-        if mapped != g.shape {
-            failures.push(format!(
-                "{}: shape {:?} ({}), reference {:?} ({})",
-                g.name,
-                ours_shape,
-                layout_name(cfg.layout),
-                g.shape,
-                g.layout
-            ));
-            continue;
-        }
+            // Shape: ours, mapped to the reference's native layout.
+            let ours_shape = cfg.shape(n_frames);
+            let mapped = if g.layout == layout_name(cfg.layout) {
+                ours_shape.to_vec()
+            } else {
+                vec![ours_shape[1], ours_shape[0]]
+            };
+            if mapped != g.shape {
+                failures.push(format!(
+                    "{} [{isa}]: shape {:?} ({}), reference {:?} ({})",
+                    g.name,
+                    ours_shape,
+                    layout_name(cfg.layout),
+                    g.shape,
+                    g.layout
+                ));
+                continue;
+            }
 
-        let (npy_shape, reference) = read_npy(&g.values);
-        assert_eq!(
-            npy_shape,
-            vec![g.frames.len() as u64, cfg.n_mels as u64],
-            "{}: stored array shape",
-            g.name
-        );
-        let c = compare(
-            &ours, n_frames, cfg.n_mels, cfg.layout, &g.frames, &reference,
-        );
-        writeln!(
-            table,
-            "{:<30} {:<12} {:>12} {:>10} {:>12.3e}  {:<14} {}",
-            g.name,
-            g.preset,
-            format!("{:?}", g.shape),
-            g.frames.len(),
-            c.max_abs,
-            format!("({}, {})", c.worst.0, c.worst.1),
-            g.reference
-        )
-        .unwrap();
-        if !c.passes(TOL) {
-            failures.push(format!(
-                "{}: max |diff| {:.3e} > {TOL:e} at frame {} mel {} (ours {}, reference {})",
-                g.name, c.max_abs, c.worst.0, c.worst.1, c.ours, c.reference
-            ));
+            let (npy_shape, reference) = read_npy(&g.values);
+            assert_eq!(
+                npy_shape,
+                vec![g.frames.len() as u64, cfg.n_mels as u64],
+                "{} [{isa}]: stored array shape",
+                g.name
+            );
+            let c = compare(
+                &ours, n_frames, cfg.n_mels, cfg.layout, &g.frames, &reference,
+            );
+            writeln!(
+                table,
+                "{:<30} {:<12} {:>12} {:>10} {:>12.3e}  {:<14} {}",
+                format!("{} [{isa}]", g.name),
+                g.preset,
+                format!("{:?}", g.shape),
+                g.frames.len(),
+                c.max_abs,
+                format!("({}, {})", c.worst.0, c.worst.1),
+                g.reference
+            )
+            .unwrap();
+            if !c.passes(TOL) {
+                failures.push(format!(
+                    "{} [{isa}]: max |diff| {:.3e} > {TOL:e} at frame {} mel {} (ours {}, reference {})",
+                    g.name, c.max_abs, c.worst.0, c.worst.1, c.ours, c.reference
+                ));
+            }
         }
     }
     eprint!("{table}");

@@ -15,7 +15,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(mel_cfg)?);
         return Ok(Outcome::Ok);
     }
-    let mel = MelExtractor::new(mel_cfg);
+    let mel = MelExtractor::with_isa(mel_cfg, cfg.isa);
     let out = OutputDir::open(&cfg.out_dir)?;
     let found = super::inputs(cfg, true)?;
     let items = mel_items(&found)?;

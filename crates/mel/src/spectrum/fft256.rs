@@ -15,16 +15,33 @@
 //! values share a vector differs (four columns in step 1, four `k₁` in step
 //! 2), and the step-1 transpose moves 128-bit complex values instead of
 //! halves of 256-bit vectors.
+//!
+//! In: 256 complex `f64` points. Out: their forward DFT, 256 points, in
+//! natural order. [`Fft256::new`] builds the twiddle tables once (no heap
+//! allocation); [`Fft256::process`] does not allocate. Only for the
+//! AVX-512 level: every function with its intrinsics carries the level's
+//! target features.
+//!
+//! The bits depend on rustfft's code, which this file copies: Cargo.toml
+//! pins rustfft to [`PORTED_FROM_RUSTFFT`], and a test checks the pin and
+//! the lock file against it.
 
 use std::arch::x86_64::*;
 
 use rustfft::num_complex::Complex;
 
+/// The rustfft release whose `Butterfly256Avx64` this file was ported from
+/// and checked against, bit for bit. Another release may change its
+/// arithmetic: re-check this file against it before moving the pin.
+// Read only by the tests, which check the pin and the lock file against it.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const PORTED_FROM_RUSTFFT: &str = "6.4.1";
+
 /// Points per transform.
-pub const LEN: usize = 256;
+pub(crate) const LEN: usize = 256;
 
 /// Plan of the transform: the twiddles of step 1 and of the size-32 FFTs.
-pub struct Fft256 {
+pub(crate) struct Fft256 {
     /// `w₂₅₆^(r·c)` for `r = 1..8` and the four columns `c = 4·s..4·s + 4`
     /// of column set `s`, at `[r − 1 + 7·s]`.
     columns: [[Complex<f64>; 4]; 56],
@@ -43,7 +60,7 @@ fn twiddle(index: usize, len: usize) -> Complex<f64> {
 
 impl Fft256 {
     /// Builds the twiddle tables.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let columns = std::array::from_fn(|index| {
             let (r, set) = (index % 7 + 1, index / 7);
             std::array::from_fn(|i| twiddle(r * (4 * set + i), LEN))
@@ -53,15 +70,13 @@ impl Fft256 {
     }
 
     /// Transforms `input` into `output` (both [`LEN`] points).
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512 F and DQ and FMA.
-    #[inline(always)]
-    pub unsafe fn process(&self, input: &[Complex<f64>], output: &mut [Complex<f64>]) {
+    #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+    #[inline]
+    pub(crate) fn process(&self, input: &[Complex<f64>], output: &mut [Complex<f64>]) {
         assert!(input.len() == LEN && output.len() == LEN);
-        // SAFETY: the caller vouches for the CPU; both buffers hold LEN
-        // points, and every load and store below reads or writes four
-        // points inside them (`Complex<f64>` is `#[repr(C)]` `[re, im]`).
+        // SAFETY: both buffers hold LEN points, and every load and store
+        // below reads or writes four points inside them (`Complex<f64>` is
+        // `#[repr(C)]` `[re, im]`).
         // No closures here: a closure is compiled apart from its caller and
         // without the caller's target features.
         unsafe {
@@ -112,56 +127,71 @@ impl Fft256 {
 }
 
 /// Points `at..at + 4`.
-#[inline(always)]
+///
+/// # Safety
+/// `p` must point to at least `at + 4` points.
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
 unsafe fn load(p: *const Complex<f64>, at: usize) -> __m512d {
     _mm512_loadu_pd(p.add(at).cast())
 }
 
 /// Into points `at..at + 4`.
-#[inline(always)]
+///
+/// # Safety
+/// `p` must point to at least `at + 4` writable points.
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
 unsafe fn store(p: *mut Complex<f64>, at: usize, v: __m512d) {
     _mm512_storeu_pd(p.add(at).cast(), v)
 }
 
 /// rustfft's forward `Rotation90`: `(−0.0, 0.0)` in every complex lane.
-#[inline(always)]
-unsafe fn rotation90() -> __m512d {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn rotation90() -> __m512d {
     _mm512_setr_pd(-0.0, 0.0, -0.0, 0.0, -0.0, 0.0, -0.0, 0.0)
 }
 
 /// `(im, re)` of every complex lane.
-#[inline(always)]
-unsafe fn swap(v: __m512d) -> __m512d {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn swap(v: __m512d) -> __m512d {
     _mm512_permute_pd::<0x55>(v)
 }
 
 /// Times `−i` (forward): `xor` with the rotation, then [`swap`].
-#[inline(always)]
-unsafe fn rotate90(v: __m512d, rot: __m512d) -> __m512d {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn rotate90(v: __m512d, rot: __m512d) -> __m512d {
     swap(_mm512_xor_pd(v, rot))
 }
 
 /// `−v`: every sign bit flipped.
-#[inline(always)]
-unsafe fn neg(v: __m512d) -> __m512d {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn neg(v: __m512d) -> __m512d {
     _mm512_xor_pd(v, _mm512_set1_pd(-0.0))
 }
 
 /// rustfft's `mul_complex`: `left_re·right ∓ left_im·swap(right)` with
 /// one fused multiply-add-subtract.
-#[inline(always)]
-unsafe fn mul_complex(left: __m512d, right: __m512d) -> __m512d {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn mul_complex(left: __m512d, right: __m512d) -> __m512d {
     let (re, im) = (_mm512_movedup_pd(left), _mm512_permute_pd::<0xFF>(left));
     _mm512_fmaddsub_pd(re, right, _mm512_mul_pd(im, swap(right)))
 }
 
-#[inline(always)]
-unsafe fn butterfly2(a: __m512d, b: __m512d) -> [__m512d; 2] {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn butterfly2(a: __m512d, b: __m512d) -> [__m512d; 2] {
     [_mm512_add_pd(a, b), _mm512_sub_pd(a, b)]
 }
 
-#[inline(always)]
-unsafe fn butterfly4(rows: [__m512d; 4], rot: __m512d) -> [__m512d; 4] {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn butterfly4(rows: [__m512d; 4], rot: __m512d) -> [__m512d; 4] {
     let [mid0, mid2] = butterfly2(rows[0], rows[2]);
     let [mid1, mid3] = butterfly2(rows[1], rows[3]);
     let mid3 = rotate90(mid3, rot);
@@ -171,21 +201,24 @@ unsafe fn butterfly4(rows: [__m512d; 4], rot: __m512d) -> [__m512d; 4] {
 }
 
 /// rustfft's `apply_butterfly8_twiddle1`.
-#[inline(always)]
-unsafe fn twiddle8_1(v: __m512d, rot: __m512d) -> __m512d {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn twiddle8_1(v: __m512d, rot: __m512d) -> __m512d {
     let combined = _mm512_add_pd(rotate90(v, rot), v);
     _mm512_mul_pd(_mm512_set1_pd(0.5f64.sqrt()), combined)
 }
 
 /// rustfft's `apply_butterfly8_twiddle3`.
-#[inline(always)]
-unsafe fn twiddle8_3(v: __m512d, rot: __m512d) -> __m512d {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn twiddle8_3(v: __m512d, rot: __m512d) -> __m512d {
     let combined = _mm512_sub_pd(rotate90(v, rot), v);
     _mm512_mul_pd(_mm512_set1_pd(0.5f64.sqrt()), combined)
 }
 
-#[inline(always)]
-unsafe fn butterfly8(rows: [__m512d; 8], rot: __m512d) -> [__m512d; 8] {
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
+fn butterfly8(rows: [__m512d; 8], rot: __m512d) -> [__m512d; 8] {
     let mid0 = butterfly4([rows[0], rows[2], rows[4], rows[6]], rot);
     let mut mid1 = butterfly4([rows[1], rows[3], rows[5], rows[7]], rot);
     mid1[1] = twiddle8_1(mid1[1], rot);
@@ -202,7 +235,12 @@ unsafe fn butterfly8(rows: [__m512d; 8], rot: __m512d) -> [__m512d; 8] {
 /// `buf[base + 8·index]`: loads each input when its size-4 FFT needs it and
 /// stores each output when its size-8 FFT is done. `tw`: `w₃₂^k` for
 /// `k = 1, 2, 3, 5, 6, 7`.
-#[inline(always)]
+///
+/// # Safety
+/// `buf` must point to a [`LEN`]-point buffer and `base` be 0 or 4 (each
+/// access is four points from `base + 8·index`, `index < 32`).
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+#[inline]
 unsafe fn butterfly32(buf: *mut Complex<f64>, base: usize, tw: &[__m512d; 6], rot: __m512d) {
     let at = |index: usize| base + 8 * index;
     macro_rules! quad {
@@ -261,54 +299,4 @@ unsafe fn butterfly32(buf: *mut Complex<f64>, base: usize, tw: &[__m512d; 6], ro
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rustfft::FftPlanner;
-
-    /// Every bin of every transform is rustfft's, bit for bit, on inputs
-    /// from 1e-9 to 1e3 in level, with zero runs (as zero-padded frames
-    /// have), where the CPU has AVX-512.
-    #[test]
-    fn matches_rustfft_bit_for_bit() {
-        if !(is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("fma"))
-        {
-            eprintln!("no AVX-512 on this CPU: the AVX-512 FFT is not checked");
-            return;
-        }
-        let reference = FftPlanner::<f64>::new().plan_fft_forward(LEN);
-        let fft = Fft256::new();
-        let mut rnd = crate::stages::mel::tests::noise(0x9e37_79b9_7f4a_7c15);
-        for case in 0..200 {
-            let gain = 10f64.powi(case % 13 - 9);
-            let input: Vec<Complex<f64>> = (0..LEN)
-                .map(|i| {
-                    if case % 3 == 0 && !(78..178).contains(&i) {
-                        Complex::new(0.0, 0.0)
-                    } else {
-                        Complex::new(gain * rnd(), gain * rnd())
-                    }
-                })
-                .collect();
-            let mut want = input.clone();
-            reference.process(&mut want);
-            let mut got = vec![Complex::new(f64::NAN, f64::NAN); LEN];
-            // SAFETY: the CPU has AVX-512 F, DQ and FMA, checked above.
-            unsafe { process_avx512(&fft, &input, &mut got) };
-            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(
-                    (g.re.to_bits(), g.im.to_bits()),
-                    (w.re.to_bits(), w.im.to_bits()),
-                    "case {case}, bin {k}: {g} vs {w}"
-                );
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512dq,fma")]
-    unsafe fn process_avx512(fft: &Fft256, input: &[Complex<f64>], output: &mut [Complex<f64>]) {
-        // SAFETY: the caller checked the CPU.
-        unsafe { fft.process(input, output) }
-    }
-}
+mod tests;
