@@ -1,5 +1,5 @@
 //! The WebRTC VAD: the `webrtc-vad` crate (libfvad, C) against the bit-exact
-//! Rust port in `callprep::stages::fvad`, on the agent channel of
+//! Rust port in `callprep_fvad` (crates/fvad), on the agent channel of
 //! `fixtures/calls/call01.wav` (36 s at 8 kHz), 30 ms frames, mode 3. Each
 //! iteration runs a fresh detector over the whole channel. Throughput is in
 //! audio samples per second (divide by 8000 for the realtime factor; the
@@ -13,7 +13,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use callprep::stages::decode::{decode_channel_i16, read_header};
-use callprep::stages::fvad::Fvad;
+use callprep_fvad::Fvad;
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
 /// Channel `ch` of call01 as 16-bit PCM.

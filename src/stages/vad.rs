@@ -11,14 +11,14 @@
 //! (and `webrtc_vad::Vad` is not `Send`, so it never crosses threads).
 //!
 //! Two engines give the same decisions frame for frame ([`VadEngine`]):
-//! our Rust port of libfvad ([`crate::stages::fvad`], the default, about
+//! our Rust port of libfvad ([`callprep_fvad`], the default, about
 //! twice as fast) and libfvad's C code itself through the `webrtc-vad`
 //! crate, kept as the reference that the port is tested against.
 
 use clap::ValueEnum;
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
-use crate::stages::fvad::Fvad;
+use callprep_fvad::Fvad;
 
 /// The decision for one VAD frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,7 +34,7 @@ pub struct FrameInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum VadEngine {
-    /// Our bit-exact Rust port of libfvad ([`crate::stages::fvad`]).
+    /// Our bit-exact Rust port of libfvad ([`callprep_fvad`]).
     #[default]
     Rust,
     /// libfvad's C code through the `webrtc-vad` crate (the reference).

@@ -1,37 +1,7 @@
-// This file is a Rust port of libfvad (https://github.com/dpirch/libfvad), the
-// stand-alone fork of the WebRTC voice activity detector, as vendored in the
-// `webrtc-vad` 0.4.0 crate (`resources/libfvad`). The original notice follows.
-//
-// Copyright (c) 2011, The WebRTC project authors. All rights reserved.
-// Copyright (c) 2016 Daniel Pirch
-//
-// Redistribution and use in source and binary forms, with or without
-// modification, are permitted provided that the following conditions are
-// met:
-//
-//   * Redistributions of source code must retain the above copyright
-//     notice, this list of conditions and the following disclaimer.
-//
-//   * Redistributions in binary form must reproduce the above copyright
-//     notice, this list of conditions and the following disclaimer in
-//     the documentation and/or other materials provided with the
-//     distribution.
-//
-//   * Neither the name of Google nor the names of its contributors may
-//     be used to endorse or promote products derived from this software
-//     without specific prior written permission.
-//
-// THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS
-// "AS IS" AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT
-// LIMITED TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR
-// A PARTICULAR PURPOSE ARE DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT
-// HOLDER OR CONTRIBUTORS BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL,
-// SPECIAL, EXEMPLARY, OR CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT
-// LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR SERVICES; LOSS OF USE,
-// DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER CAUSED AND ON ANY
-// THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY, OR TORT
-// (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
-// OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+// Rust port of libfvad (https://github.com/dpirch/libfvad), the WebRTC voice
+// activity detector, as vendored in the `webrtc-vad` 0.4.0 crate;
+// Copyright (c) 2011, The WebRTC project authors; Copyright (c) 2016 Daniel
+// Pirch; BSD-3-Clause: see LICENSE-BSD-3-Clause.
 
 //! A bit-exact Rust port of the WebRTC VAD as packaged by libfvad.
 //!
@@ -2567,8 +2537,6 @@ mod tests {
     use std::path::Path;
     use std::sync::OnceLock;
 
-    use crate::stages::decode::{decode_channel_i16, read_header};
-
     /// Test-only bindings to the C code the `webrtc-vad` crate compiles and
     /// links (`resources/libfvad`), with a `#[repr(C)]` mirror of `VadInstT`
     /// so the whole state can be compared after every frame. This is the only
@@ -2842,11 +2810,12 @@ mod tests {
         x.round().clamp(-32768.0, 32767.0) as i16
     }
 
-    /// Every channel of the fixture calls at `rate_hz`, as 16-bit PCM.
+    /// Every channel of the fixture calls (the workspace's
+    /// `fixtures/calls`) at `rate_hz`, as 16-bit PCM, files in name order.
     fn fixture_channels(rate_hz: u32) -> Vec<Vec<i16>> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/calls");
         let mut names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|x| x == "wav"))
             .collect();
@@ -2854,19 +2823,94 @@ mod tests {
         let mut out = Vec::new();
         for path in names {
             let bytes = std::fs::read(&path).unwrap();
-            let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
-            if info.sample_rate_hz != rate_hz {
-                continue;
-            }
-            let data =
-                &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
-            for ch in 0..info.channels {
-                let mut f = Vec::new();
-                decode_channel_i16(&info, data, ch, &mut f);
-                out.push(f);
+            let wav = wav::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if wav.sample_rate_hz == rate_hz {
+                out.extend(wav.channels());
             }
         }
         out
+    }
+
+    /// Just enough of a WAV reader for the fixture calls (PCM16 and G.711
+    /// mu-law; the main crate's decoder gives the same samples), so that
+    /// this crate's tests need not depend on the main crate.
+    mod wav {
+        pub struct Wav<'a> {
+            pub sample_rate_hz: u32,
+            channels: usize,
+            mulaw: bool,
+            data: &'a [u8],
+        }
+
+        fn le16(b: &[u8]) -> u16 {
+            u16::from_le_bytes([b[0], b[1]])
+        }
+
+        fn le32(b: &[u8]) -> u32 {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        }
+
+        pub fn parse(bytes: &[u8]) -> Result<Wav<'_>, String> {
+            if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+                return Err("not a RIFF/WAVE file".into());
+            }
+            let (mut pos, mut fmt, mut data) = (12, None, None);
+            while pos + 8 <= bytes.len() {
+                let (id, len) = (&bytes[pos..pos + 4], le32(&bytes[pos + 4..]) as usize);
+                let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
+                match id {
+                    b"fmt " => fmt = Some(body),
+                    b"data" => data = Some(body),
+                    _ => {}
+                }
+                pos += 8 + len + len % 2;
+            }
+            let (fmt, data) = (fmt.ok_or("no fmt chunk")?, data.ok_or("no data chunk")?);
+            let (tag, channels, bits) = (le16(fmt), le16(&fmt[2..]) as usize, le16(&fmt[14..]));
+            let mulaw = match (tag, bits) {
+                (1, 16) => false,
+                (7, 8) => true,
+                _ => {
+                    return Err(format!(
+                        "format tag {tag}, {bits} bits: not PCM16 or mu-law"
+                    ))
+                }
+            };
+            Ok(Wav {
+                sample_rate_hz: le32(&fmt[4..]),
+                channels,
+                mulaw,
+                data,
+            })
+        }
+
+        /// G.711 mu-law to 16-bit linear (as the main crate's decoder).
+        fn mulaw_to_i16(b: u8) -> i16 {
+            let u = !b;
+            let t = ((i32::from(u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4);
+            let v = if u & 0x80 != 0 { 0x84 - t } else { t - 0x84 };
+            v as i16
+        }
+
+        impl Wav<'_> {
+            /// Each channel's samples.
+            pub fn channels(&self) -> Vec<Vec<i16>> {
+                let width = if self.mulaw { 1 } else { 2 };
+                let frames = self.data.chunks_exact(width * self.channels);
+                (0..self.channels)
+                    .map(|ch| {
+                        let at = ch * width;
+                        frames
+                            .clone()
+                            .map(|f| match self.mulaw {
+                                true => mulaw_to_i16(f[at]),
+                                false => i16::from_le_bytes([f[at], f[at + 1]]),
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Linear interpolation by an integer factor.
