@@ -13,7 +13,7 @@ use crate::filterbank::FilterStates;
 use crate::gmm::{gaussian_probability, inv_std};
 use crate::resample48::Resample48State;
 use crate::spl::{div_w32_w16, norm_w32};
-use crate::{MIN_ENERGY, NUM_CHANNELS, NUM_GAUSSIANS, TABLE_SIZE};
+use crate::{Level, MIN_ENERGY, NUM_CHANNELS, NUM_GAUSSIANS, TABLE_SIZE};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
@@ -190,6 +190,7 @@ impl Core {
     /// Returns 0 (noise) or a positive value (speech).
     pub(crate) fn gmm_probability(
         &mut self,
+        level: Level,
         th: &Thresholds,
         features: &[i16; NUM_CHANNELS],
         total_power: i16,
@@ -202,7 +203,7 @@ impl Core {
         };
         let mut vadflag: i16 = 0;
         if total_power > MIN_ENERGY {
-            vadflag = self.test_and_update(th, idx, features);
+            vadflag = self.test_and_update(level, th, idx, features);
             self.frame_counter = self.frame_counter.wrapping_add(1);
         }
 
@@ -229,21 +230,23 @@ impl Core {
     /// test (0 for noise, 1 for speech) and the model update. `idx` picks
     /// the thresholds of the frame length.
     ///
-    /// On CPUs with AVX2, [`avx2::test_and_update`]: the same
+    /// At [`Level::Avx2`], [`avx2::test_and_update`]: the same
     /// arithmetic with the six channels in the lanes of one vector.
     #[inline(always)]
     pub(crate) fn test_and_update(
         &mut self,
+        level: Level,
         th: &Thresholds,
         idx: usize,
         features: &[i16; NUM_CHANNELS],
     ) -> i16 {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            return unsafe { avx2::test_and_update(self, th, idx, features) };
+        match level {
+            Level::Portable => self.test_and_update_scalar(th, idx, features),
+            // SAFETY: `Level::Avx2` exists only if the CPU has AVX2, which
+            // was checked when the detector was built (`Level::new`).
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => unsafe { avx2::test_and_update(self, th, idx, features) },
         }
-        self.test_and_update_scalar(th, idx, features)
     }
 
     /// [`Self::test_and_update`] one channel after the other, as the C code

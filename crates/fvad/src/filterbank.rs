@@ -15,7 +15,7 @@ use std::mem::MaybeUninit;
 
 use crate::core::Core;
 use crate::spl::{energy, norm_u32};
-use crate::{MIN_ENERGY, NUM_CHANNELS};
+use crate::{Level, MIN_ENERGY, NUM_CHANNELS};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
@@ -66,37 +66,39 @@ pub(crate) const SPLIT_COEFS: [i16; 240] = {
 /// low half) to `out`.
 ///
 /// Used twice per frame by [`filterbank`] (unless it runs two channels
-/// with AVX2): bands 0 → 1, 2 (the frame to four quarter bands) and bands
-/// 3 → 4 (0–1000 Hz to 500–1000, 250–500 and 0–250 Hz; lanes 0 and 1 then
-/// compute nothing that is used). The first split is the
-/// longest recurrence chain of its pass; on x86-64 its two branches run in
-/// two SSE2 lanes and the second level's four in four lanes, one block
-/// behind, in the same loop (`sse2::two_levels`), so the second level runs
-/// in the shadow of the first one's chain.
+/// at [`Level::Avx2`]): bands 0 → 1, 2 (the frame to four quarter bands)
+/// and bands 3 → 4 (0–1000 Hz to 500–1000, 250–500 and 0–250 Hz; lanes 0
+/// and 1 then compute nothing that is used). The first split is the
+/// longest recurrence chain of its pass; at [`Level::Avx2`] its two
+/// branches run in two SSE2 lanes and the second level's four in four
+/// lanes, one block behind, in the same loop ([`sse2::two_levels`]), so the
+/// second level runs in the shadow of the first one's chain; at
+/// [`Level::Portable`], [`two_levels_portable`] runs each channel.
 ///
-/// `P` channels' filterbanks run together (see `sse2::two_levels`): entry
+/// `P` channels' filterbanks run together (see [`sse2::two_levels`]): entry
 /// `p` of every array belongs to channel `p`.
 #[inline(always)]
 pub(crate) fn two_levels<const P: usize, const N: usize, const H: usize, const Q: usize>(
+    level: Level,
     data: [&[i16; N]; P],
     first: &mut [[i16; 2]; P],
     second: &mut [[i16; 4]; P],
     high1: Option<[&mut [i16; H]; P]>,
     out: [&mut [[i16; Q]; 4]; P],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: the function only requires SSE2, which is part of the
-        // x86-64 baseline: every CPU this code can run on has it.
-        unsafe { sse2::two_levels(data, first, second, high1, out) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let mut high1 = high1;
-        for (p, out) in out.into_iter().enumerate() {
-            let h = high1.as_mut().map(|h| &mut *h[p]);
-            two_levels_portable(data[p], &mut first[p], &mut second[p], h, out);
+    match level {
+        Level::Portable => {
+            let mut high1 = high1;
+            for (p, out) in out.into_iter().enumerate() {
+                let h = high1.as_mut().map(|h| &mut *h[p]);
+                two_levels_portable(data[p], &mut first[p], &mut second[p], h, out);
+            }
         }
+        // SAFETY: the function requires SSE2, part of the x86-64 baseline
+        // (and `Level::Avx2` exists only if the CPU has AVX2, checked when
+        // the detector was built).
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { sse2::two_levels(data, first, second, high1, out) },
     }
 }
 
@@ -140,8 +142,8 @@ impl<const Q: usize, const E: usize, const S: usize> Bands<Q, E, S> {
 /// to channel `p`): `data` (`N` samples, 0–4000 Hz) split four times, the
 /// lowest band high-passed, into `bands`, advancing `states`.
 ///
-/// Two channels with AVX2 (stereo calls, the common case) run it all in one
-/// loop ([`avx2::filterbank_pair`]), where levels 3 and 4 and the
+/// Two channels at [`Level::Avx2`] (stereo calls, the common case) run it
+/// all in one loop ([`avx2::filterbank_pair`]), where levels 3 and 4 and the
 /// high-pass add no chain of their own. Otherwise [`two_levels`] runs
 /// twice, levels 1 and 2, then levels 3 and 4 (whose lanes 0 and 1,
 /// splitting level 3's high band, compute nothing that is used), then the
@@ -155,17 +157,19 @@ pub(crate) fn filterbank<
     const E: usize,
     const S: usize,
 >(
+    level: Level,
     data: [&[i16; N]; P],
     states: &mut [FilterStates; P],
     bands: &mut [Bands<Q, E, S>; P],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if P == 2 && std::arch::is_x86_feature_detected!("avx2") {
+    if P == 2 && level == Level::Avx2 {
         let data2 = <[&[i16; N]; 2]>::try_from(&data[..]);
         let states2 = <&mut [FilterStates; 2]>::try_from(&mut states[..]);
         let bands2 = <&mut [Bands<Q, E, S>; 2]>::try_from(&mut bands[..]);
         if let (Ok(d), Ok(s), Ok(b)) = (data2, states2, bands2) {
-            // SAFETY: the CPU supports AVX2, checked above.
+            // SAFETY: `Level::Avx2` exists only if the CPU has AVX2, which
+            // was checked when the detector was built (`Level::new`).
             unsafe { avx2::filterbank_pair(d, s, b) };
             return;
         }
@@ -184,12 +188,20 @@ pub(crate) fn filterbank<
     });
 
     let mut level2 = [[[0i16; Q]; 4]; P];
-    two_levels::<P, N, H, Q>(data, &mut first, &mut second, None, level2.each_mut());
+    two_levels::<P, N, H, Q>(
+        level,
+        data,
+        &mut first,
+        &mut second,
+        None,
+        level2.each_mut(),
+    );
     // Level 3 reads level 2's lowest band and writes its high band.
     let lp2b: [&[i16; Q]; P] = std::array::from_fn(|p| &level2[p][3]);
     let hp3 = bands.each_mut().map(|b| &mut b.hp3);
     let mut level4 = [[[0i16; S]; 4]; P];
     two_levels(
+        level,
         lp2b,
         &mut first34,
         &mut second34,
@@ -282,7 +294,6 @@ pub(crate) fn store_state_half(h: i32) -> i16 {
 /// [`two_levels`] without SIMD: the first split, then the second level's
 /// four recurrences side by side (which the compiler vectorises). The
 /// reference for the SSE2 version, and the implementation elsewhere.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 pub(crate) fn two_levels_portable<const N: usize, const H: usize, const Q: usize>(
     data: &[i16; N],
     first: &mut [i16; 2],
@@ -400,8 +411,8 @@ pub(crate) fn log_of_energy((en, scaling): (i32, i32), offset: i16, total_energy
 }
 
 impl Core {
-    /// `WebRtcVad_CalculateFeatures` for one channel: see
-    /// [`calculate_features`].
+    /// `WebRtcVad_CalculateFeatures` for one channel, running `level`'s
+    /// code: see [`calculate_features`].
     #[cfg(test)]
     pub(crate) fn calculate_features<
         const N: usize,
@@ -411,11 +422,12 @@ impl Core {
         const S: usize,
     >(
         &mut self,
+        level: Level,
         data: &[i16; N],
         features: &mut [i16; NUM_CHANNELS],
     ) -> i16 {
         let mut f = [[0i16; NUM_CHANNELS]];
-        let [total] = calculate_features::<1, N, H, Q, E, S>([self], [data], &mut f);
+        let [total] = calculate_features::<1, N, H, Q, E, S>(level, [self], [data], &mut f);
         *features = f[0];
         total
     }
@@ -429,8 +441,8 @@ impl Core {
 /// The C code runs five `SplitFilter`s one after the other, each running
 /// its upper and then its lower all-pass recurrence to completion. Here
 /// levels 1 and 2 (six recurrences) run in one loop ([`two_levels`]), and
-/// so do levels 3 and 4, for all `P` channels; two channels with AVX2 run
-/// all four levels and the high-pass in one loop (see [`filterbank`]).
+/// so do levels 3 and 4, for all `P` channels; two channels at
+/// [`Level::Avx2`] run all four levels and the high-pass in one loop (see [`filterbank`]).
 /// `H`, `Q`, `E` and `S` are `N / 2`, `N / 4`, `N / 8` and `N / 16`, the
 /// band lengths, as constants.
 /// The arithmetic and the order of each recurrence are unchanged, so the
@@ -444,6 +456,7 @@ pub(crate) fn calculate_features<
     const E: usize,
     const S: usize,
 >(
+    level: Level,
     cores: [&mut Core; P],
     data: [&[i16; N]; P],
     features: &mut [[i16; NUM_CHANNELS]; P],
@@ -452,7 +465,7 @@ pub(crate) fn calculate_features<
 
     let mut states: [FilterStates; P] = cores.each_ref().map(|c| c.filter);
     let mut bands = [Bands::<Q, E, S>::ZERO; P];
-    filterbank::<P, N, H, Q, E, S>(data, &mut states, &mut bands);
+    filterbank::<P, N, H, Q, E, S>(level, data, &mut states, &mut bands);
 
     let mut totals = [0i16; P];
     for (p, core) in cores.into_iter().enumerate() {

@@ -126,6 +126,8 @@ mod spl;
 #[cfg(test)]
 mod tests;
 
+use callprep_isa::Isa;
+
 use crate::core::{Core, Thresholds, MODES};
 use crate::filterbank::calculate_features;
 use crate::resample48::resample_48khz_to_8khz;
@@ -153,6 +155,49 @@ pub struct Fvad {
     mode: u8,
     thresholds: Thresholds,
     core: Core,
+    /// The code this detector runs, chosen when it was built.
+    level: Level,
+}
+
+/// The code a detector runs: chosen once, when it is built
+/// ([`Level::new`]), and passed down to every place that has more than one
+/// version, which `match`es on it.
+///
+/// Invariant: a `Level::Avx2` is only ever made by [`Level::new`], after
+/// checking that the CPU has AVX2; the `unsafe` calls into the AVX2 code
+/// rely on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    /// Plain Rust, no hand-written intrinsics (not even SSE2): the code
+    /// every other architecture runs. [`Isa::Portable`].
+    Portable,
+    /// The SSE2 two-level filterbank, the AVX2 filterbank of two channels,
+    /// the AVX2 build of the whole 8 kHz VAD and the AVX2 model update.
+    /// [`Isa::Avx2`] and [`Isa::Avx512`] (the VAD has no AVX-512 code).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Level {
+    /// The best code at or below `isa` that this CPU runs.
+    pub(crate) fn new(isa: Isa) -> Level {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2 && Isa::Avx2.supported() {
+            return Level::Avx2;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = isa;
+        Level::Portable
+    }
+
+    /// The instruction-set level this code is.
+    pub(crate) fn isa(self) -> Isa {
+        match self {
+            Level::Portable => Isa::Portable,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => Isa::Avx2,
+        }
+    }
 }
 
 impl Fvad {
@@ -161,7 +206,21 @@ impl Fvad {
     /// libfvad's thresholds). `None` for any other rate or mode.
     ///
     /// Higher rates are downsampled to 8 kHz first, exactly as libfvad does.
+    ///
+    /// Runs the best code this CPU has ([`Isa::best`], detected here, once);
+    /// see [`Self::with_isa`].
     pub fn new(rate_hz: u32, mode: u8) -> Option<Fvad> {
+        Fvad::with_isa(rate_hz, mode, Isa::best())
+    }
+
+    /// [`Self::new`] running the code of instruction-set level `isa`, or of
+    /// the best level below it that this detector has and this CPU runs:
+    /// [`Isa::Portable`] runs plain Rust (no hand-written intrinsics), and
+    /// [`Isa::Avx2`] and [`Isa::Avx512`] run the SSE2 and AVX2 code (there
+    /// is no AVX-512 code). [`Self::isa`] says which. The level is checked
+    /// against the CPU here, once; every level gives the same decisions and
+    /// state, bit for bit.
+    pub fn with_isa(rate_hz: u32, mode: u8, isa: Isa) -> Option<Fvad> {
         let khz = VALID_RATES_KHZ
             .into_iter()
             .find(|&k| k as u32 * 1000 == rate_hz)?;
@@ -171,7 +230,14 @@ impl Fvad {
             mode,
             thresholds,
             core: Core::new(),
+            level: Level::new(isa),
         })
+    }
+
+    /// The instruction-set level this detector runs (see [`Self::with_isa`]):
+    /// [`Isa::Portable`] or [`Isa::Avx2`].
+    pub fn isa(&self) -> Isa {
+        self.level.isa()
     }
 
     /// The input rate in Hz.
@@ -231,6 +297,10 @@ impl Fvad {
     /// same valid length, the channels' filterbanks run in one loop, which
     /// overlaps their recurrence chains (two channels take about 1.2 times
     /// the time of one).
+    ///
+    /// Detectors built at different levels ([`Self::with_isa`]) run
+    /// together at the lowest of their levels (the same decisions either
+    /// way).
     pub fn process_many<const P: usize>(
         mut vads: [&mut Fvad; P],
         frames: [&[i16]; P],
@@ -243,15 +313,17 @@ impl Fvad {
         if !uniform {
             return std::array::from_fn(|p| vads[p].process(frames[p]));
         }
+        let level = vads.iter().map(|v| v.level).min();
+        let level = level.unwrap_or(Level::Portable);
         let raw = if khz == 8 {
-            Self::calc_vad_8khz(vads, frames)
+            Self::calc_vad_8khz(level, vads, frames)
         } else {
             let mut bufs = [[0i16; 240]; P];
             let mut n = 0;
             for (p, buf) in bufs.iter_mut().enumerate() {
                 n = vads[p].narrowband(frames[p], buf);
             }
-            Self::calc_vad_8khz(vads, std::array::from_fn(|p| &bufs[p][..n]))
+            Self::calc_vad_8khz(level, vads, std::array::from_fn(|p| &bufs[p][..n]))
         };
         raw.map(|vad| vad != 0)
     }
@@ -263,11 +335,11 @@ impl Fvad {
             return None;
         }
         if self.khz == 8 {
-            return Some(Self::calc_vad_8khz([self], [frame])[0]);
+            return Some(Self::calc_vad_8khz(self.level, [self], [frame])[0]);
         }
         let mut buf = [0i16; 240];
         let n = self.narrowband(frame, &mut buf);
-        Some(Self::calc_vad_8khz([self], [&buf[..n]])[0])
+        Some(Self::calc_vad_8khz(self.level, [self], [&buf[..n]])[0])
     }
 
     /// Downsamples a valid-length `frame` above 8 kHz to 8 kHz into `nb` as
@@ -303,30 +375,47 @@ impl Fvad {
     }
 
     /// `WebRtcVad_CalcVad8khz` for `P` channels: `frames[p]`, for detector
-    /// `vads[p]`, all of 80, 160 or 240 samples.
+    /// `vads[p]`, all of 80, 160 or 240 samples, running `level`'s code.
     ///
-    /// With AVX2 the whole of it is compiled a second time for AVX2 and
-    /// chosen at run time, so that the loops the compiler vectorises (the
-    /// band energies' squares shifted by a per-band amount, the features)
-    /// use it too. All of it is integer arithmetic: the same values.
-    fn calc_vad_8khz<const P: usize>(vads: [&mut Fvad; P], frames: [&[i16]; P]) -> [i16; P] {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            return unsafe { Self::calc_vad_8khz_avx2(vads, frames) };
+    /// At [`Level::Avx2`] the whole of it is compiled a second time for
+    /// AVX2, so that the loops the compiler vectorises (the band energies'
+    /// squares shifted by a per-band amount, the features) use it too. All
+    /// of it is integer arithmetic: the same values.
+    #[inline]
+    fn calc_vad_8khz<const P: usize>(
+        level: Level,
+        vads: [&mut Fvad; P],
+        frames: [&[i16]; P],
+    ) -> [i16; P] {
+        match level {
+            Level::Portable => Self::calc_vad_8khz_portable(vads, frames),
+            // SAFETY: `Level::Avx2` exists only if the CPU has AVX2, which
+            // was checked when the detectors were built (`Level::new`).
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => unsafe { Self::calc_vad_8khz_avx2(vads, frames) },
         }
-        Self::calc_vad_8khz_portable(vads, frames)
     }
 
-    /// [`Self::calc_vad_8khz`] compiled with AVX2.
+    /// [`Self::calc_vad_8khz`] at [`Level::Avx2`]: compiled with AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn calc_vad_8khz_avx2<const P: usize>(vads: [&mut Fvad; P], frames: [&[i16]; P]) -> [i16; P] {
-        Self::calc_vad_8khz_portable(vads, frames)
+        Self::calc_vad_8khz_body(Level::Avx2, vads, frames)
     }
 
-    #[inline(always)]
+    /// [`Self::calc_vad_8khz`] at [`Level::Portable`].
     fn calc_vad_8khz_portable<const P: usize>(
+        vads: [&mut Fvad; P],
+        frames: [&[i16]; P],
+    ) -> [i16; P] {
+        Self::calc_vad_8khz_body(Level::Portable, vads, frames)
+    }
+
+    /// The body of [`Self::calc_vad_8khz`], inlined into each level's build
+    /// with `level` a constant, so that its `match`es on the level fold.
+    #[inline(always)]
+    fn calc_vad_8khz_body<const P: usize>(
+        level: Level,
         mut vads: [&mut Fvad; P],
         frames: [&[i16]; P],
     ) -> [i16; P] {
@@ -337,16 +426,19 @@ impl Fvad {
         // in it has a constant trip count.
         let totals = match len {
             80 => calculate_features::<P, 80, 40, 20, 10, 5>(
+                level,
                 cores,
                 frames.map(as_frame),
                 &mut features,
             ),
             160 => calculate_features::<P, 160, 80, 40, 20, 10>(
+                level,
                 cores,
                 frames.map(as_frame),
                 &mut features,
             ),
             _ => calculate_features::<P, 240, 120, 60, 30, 15>(
+                level,
                 cores,
                 frames.map(as_frame),
                 &mut features,
@@ -355,7 +447,7 @@ impl Fvad {
         std::array::from_fn(|p| {
             let v = &mut *vads[p];
             v.core
-                .gmm_probability(&v.thresholds, &features[p], totals[p], len)
+                .gmm_probability(level, &v.thresholds, &features[p], totals[p], len)
         })
     }
 }

@@ -7,12 +7,13 @@
 
 use super::c_ffi::{c, crate_vad, state_diff};
 use super::c_reference::compare;
+use super::has_level;
 use super::signals::{signal, Rng};
 use crate::core::Core;
-use crate::Fvad;
+use crate::{Fvad, Level};
+use callprep_isa::Isa;
 
-#[test]
-fn channels_processed_together_match_one_at_a_time() {
+fn channels_processed_together_match_one_at_a_time(level: Level) {
     // Two channels (the test signal, and the signal from a later point:
     // speech against adversarial noise) through `process_many` and
     // through two detectors of their own: same decisions, same states.
@@ -24,8 +25,8 @@ fn channels_processed_together_match_one_at_a_time() {
             for ms in [10, 20, 30] {
                 let len = ms * khz;
                 let mut pair = [
-                    Fvad::new(rate, mode).unwrap(),
-                    Fvad::new(rate, mode).unwrap(),
+                    Fvad::with_isa(rate, mode, level.isa()).unwrap(),
+                    Fvad::with_isa(rate, mode, level.isa()).unwrap(),
                 ];
                 let mut alone = pair.clone();
                 let (mut voiced, mut frames) = (0, 0);
@@ -57,7 +58,10 @@ fn channels_processed_together_match_one_at_a_time() {
         }
         // Frames of different lengths, or a bad one, fall back to one at
         // a time (a bad frame: `false`, state untouched).
-        let mut pair = [Fvad::new(rate, 3).unwrap(), Fvad::new(rate, 3).unwrap()];
+        let mut pair = [
+            Fvad::with_isa(rate, 3, level.isa()).unwrap(),
+            Fvad::with_isa(rate, 3, level.isa()).unwrap(),
+        ];
         let mut alone = pair.clone();
         let (a, b, bad) = (&sig[..10 * khz], &sig[..20 * khz], &sig[..7]);
         for (x, y) in [(a, b), (b, bad), (bad, bad), (a, a)] {
@@ -70,15 +74,14 @@ fn channels_processed_together_match_one_at_a_time() {
     }
 }
 
-#[test]
-fn mixed_lengths_mode_switches_and_bad_frames_match_c() {
+fn mixed_lengths_mode_switches_and_bad_frames_match_c(level: Level) {
     // libfvad takes any valid length on every call and keeps its state
     // across mode changes; a bad length changes nothing.
     for rate in [8000u32, 16000, 32000, 48000] {
         let khz = rate as usize / 1000;
         let signal = signal(rate);
         let mut rng = Rng(u64::from(rate));
-        let mut port = Fvad::new(rate, 0).unwrap();
+        let mut port = Fvad::with_isa(rate, 0, level.isa()).unwrap();
         let mut reference = crate_vad(rate, 0);
         let mut raw = c::Handle::new(rate, 0);
         let (mut pos, mut frames) = (0, 0);
@@ -120,10 +123,9 @@ fn mixed_lengths_mode_switches_and_bad_frames_match_c() {
     }
 }
 
-#[test]
-fn reset_forgets_everything_but_rate_and_mode() {
+fn reset_forgets_everything_but_rate_and_mode(level: Level) {
     let signal = signal(16000);
-    let mut port = Fvad::new(16000, 2).unwrap();
+    let mut port = Fvad::with_isa(16000, 2, level.isa()).unwrap();
     for f in signal[..16000 * 20].chunks_exact(480) {
         port.process(f);
     }
@@ -160,4 +162,56 @@ fn api_rejects_what_libfvad_rejects() {
         }
     }
     assert_eq!(Fvad::new(8000, 0).unwrap().try_process(&[]), None);
+}
+
+per_level! {
+    channels_processed_together_match_one_at_a_time =>
+        super::channels_processed_together_match_one_at_a_time;
+    mixed_lengths_mode_switches_and_bad_frames_match_c =>
+        super::mixed_lengths_mode_switches_and_bad_frames_match_c;
+    reset_forgets_everything_but_rate_and_mode =>
+        super::reset_forgets_everything_but_rate_and_mode;
+}
+
+/// The level is chosen when a detector is built and reported by `isa()`:
+/// `new` takes the best one, AVX-512 runs the AVX2 code (so the tests at
+/// level AVX2 cover it), a level above what the CPU has falls back to what
+/// it has, and detectors of different levels processed together give what
+/// each gives alone.
+#[test]
+fn levels_are_chosen_once_and_reported() {
+    let at = |isa| Fvad::with_isa(8000, 3, isa).unwrap().isa();
+    assert_eq!(at(Isa::Portable), Isa::Portable);
+    assert_eq!(Fvad::new(8000, 3).unwrap().isa(), at(Isa::best()));
+    for isa in [Isa::Avx2, Isa::Avx512] {
+        if has_level(isa) {
+            assert_eq!(at(isa), Isa::Avx2, "{isa} runs the AVX2 code");
+        } else {
+            assert_eq!(
+                at(isa),
+                at(Isa::best()),
+                "{isa} falls back to the best level"
+            );
+        }
+    }
+
+    let sig = signal(8000);
+    let other = &sig[sig.len() / 3..];
+    let new = |isa| Fvad::with_isa(8000, 3, isa).unwrap();
+    let mut pair = [new(Isa::best()), new(Isa::Portable)];
+    let mut alone = pair.clone();
+    let mut voiced = 0;
+    for (a, b) in sig
+        .chunks_exact(240)
+        .zip(other.chunks_exact(240))
+        .take(4000)
+    {
+        let [pa, pb] = &mut pair;
+        let got = Fvad::process_many([pa, pb], [a, b]);
+        assert_eq!(got, [alone[0].process(a), alone[1].process(b)]);
+        voiced += usize::from(got[0]) + usize::from(got[1]);
+    }
+    assert_eq!(pair[0].core, alone[0].core);
+    assert_eq!(pair[1].core, alone[1].core);
+    assert!(voiced > 0 && voiced < 8000, "{voiced}");
 }

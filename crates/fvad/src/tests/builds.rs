@@ -7,12 +7,14 @@
 //! the 8 kHz VAD against the portable build, state for state.
 
 use super::c_reference::features_of;
+use super::has_level;
 use super::signals::{sat, signal, Rng};
 use crate::core::{Core, MODES};
 use crate::filterbank::{
     filterbank, high_pass_step, level2_energy, two_levels_portable, Bands, FilterStates,
 };
-use crate::{Fvad, MIN_ENERGY};
+use crate::{Fvad, Level, MIN_ENERGY};
+use callprep_isa::Isa;
 
 /// The AVX2 model test and update (all channels in one vector) against
 /// the scalar one, on the test signal's features in every mode and frame
@@ -21,7 +23,7 @@ use crate::{Fvad, MIN_ENERGY};
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avx2_model_update_matches_scalar() {
-    if !std::arch::is_x86_feature_detected!("avx2") {
+    if !has_level(Isa::Avx2) {
         return;
     }
     let signal = signal(8000);
@@ -30,13 +32,13 @@ fn avx2_model_update_matches_scalar() {
             let mut core = Core::new();
             let mut checked = 0;
             for (i, frame) in signal.chunks_exact(len).enumerate() {
-                let (features, total) = features_of(&mut core, frame);
+                let (features, total) = features_of(Level::Avx2, &mut core, frame);
                 if total <= MIN_ENERGY {
                     continue;
                 }
                 let mut scalar = core.clone();
                 let want = scalar.test_and_update_scalar(th, idx, &features);
-                // SAFETY: the CPU supports AVX2, checked above.
+                // SAFETY: the CPU has AVX2, checked above.
                 let got =
                     unsafe { crate::core::avx2::test_and_update(&mut core, th, idx, &features) };
                 assert!(
@@ -58,7 +60,7 @@ fn avx2_model_update_matches_scalar() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avx2_window_update_matches_scalar() {
-    if !std::arch::is_x86_feature_detected!("avx2") {
+    if !has_level(Isa::Avx2) {
         return;
     }
     let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -73,7 +75,7 @@ fn avx2_window_update_matches_scalar() {
             let mut want = core.clone();
             want.update_window(f, 0);
             let (age, values) = (&mut core.index_vector[0], &mut core.low_value_vector[0]);
-            // SAFETY: the CPU supports AVX2, checked above.
+            // SAFETY: the CPU has AVX2, checked above.
             if unsafe { crate::sp::avx2::update_window_fast(age, values, f) } {
                 fast += 1;
             } else {
@@ -200,7 +202,7 @@ fn filterbank_portable<
     };
 }
 
-/// The whole filterbank of two channels at once (with AVX2: all in one
+/// The whole filterbank of two channels at once (at level AVX2: all in one
 /// loop, levels 3 and 4 and the high-pass behind level 2) and of one
 /// channel (two passes of two levels, then the high-pass) against the
 /// portable version, frame by frame with the states carried over, on
@@ -209,8 +211,7 @@ fn filterbank_portable<
 /// low squares and sines (which load the lowest bands, those of levels
 /// 3 and 4 and the high-pass), silence after full scale, lone impulses,
 /// and each channel on its own kind of frame.
-#[test]
-fn filterbank_matches_portable() {
+fn filterbank_matches_portable(level: Level) {
     fn frame<const N: usize>(rng: &mut Rng) -> [i16; N] {
         let kind = rng.below(9);
         let (amp, period) = (rng.uniform(32767) as i16, 1 + rng.below(40) as usize);
@@ -232,6 +233,7 @@ fn filterbank_matches_portable() {
         })
     }
     fn check<const N: usize, const H: usize, const Q: usize, const E: usize, const S: usize>(
+        level: Level,
         rng: &mut Rng,
     ) {
         // Each path carries its own states from frame to frame.
@@ -243,7 +245,7 @@ fn filterbank_matches_portable() {
         for round in 0..10_000 {
             let data: [[i16; N]; 2] = [frame(rng), frame(rng)];
             let mut bands = [Bands::<Q, E, S>::ZERO; 2];
-            filterbank::<2, N, H, Q, E, S>([&data[0], &data[1]], &mut pair, &mut bands);
+            filterbank::<2, N, H, Q, E, S>(level, [&data[0], &data[1]], &mut pair, &mut bands);
             for p in 0..2 {
                 let mut want = Bands::ZERO;
                 filterbank_portable::<N, H, Q, E, S>(&data[p], &mut alone[p], &mut want);
@@ -256,30 +258,31 @@ fn filterbank_matches_portable() {
                 // One channel: two passes of two levels.
                 let mut one = [Bands::ZERO];
                 let s = std::array::from_mut(&mut single[p]);
-                filterbank::<1, N, H, Q, E, S>([&data[p]], s, &mut one);
+                filterbank::<1, N, H, Q, E, S>(level, [&data[p]], s, &mut one);
                 let got = (one[0], s[0]);
                 assert_eq!(got, want, "{N} samples, one channel, round {round}");
             }
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    if !std::arch::is_x86_feature_detected!("avx2") {
-        eprintln!("no AVX2: filterbank_matches_portable checks the two-pass path only");
-    }
     let mut rng = Rng(34);
-    check::<80, 40, 20, 10, 5>(&mut rng);
-    check::<160, 80, 40, 20, 10>(&mut rng);
-    check::<240, 120, 60, 30, 15>(&mut rng);
+    check::<80, 40, 20, 10, 5>(level, &mut rng);
+    check::<160, 80, 40, 20, 10>(level, &mut rng);
+    check::<240, 120, 60, 30, 15>(level, &mut rng);
+}
+
+per_level! {
+    filterbank_matches_portable => super::filterbank_matches_portable;
 }
 
 // ---- streams and the API --------------------------------------------------
 
-/// `calc_vad_8khz` compiled for AVX2 gives the baseline build's
+/// `calc_vad_8khz` at level AVX2 (compiled for AVX2, with the SSE2 and
+/// AVX2 filterbanks and the AVX2 model update) gives the portable level's
 /// decisions and states, frame after frame, one channel and two.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avx2_and_portable_builds_agree() {
-    if !std::arch::is_x86_feature_detected!("avx2") {
+    if !has_level(Isa::Avx2) {
         return;
     }
     let sig = signal(8000);
@@ -297,7 +300,7 @@ fn avx2_and_portable_builds_agree() {
             {
                 let [a0, a1] = &mut a;
                 let [b0, b1] = &mut b;
-                // SAFETY: AVX2 is there, checked above.
+                // SAFETY: the CPU has AVX2, checked above.
                 let got = unsafe { Fvad::calc_vad_8khz_avx2([a0, a1], [x, y]) };
                 let want = Fvad::calc_vad_8khz_portable([b0, b1], [x, y]);
                 assert_eq!(got, want, "mode {mode}, {len} samples, frame {i}");

@@ -10,7 +10,7 @@ use super::c_ffi::{c, crate_vad, state_diff};
 use super::signals::{signal, Rng};
 use crate::core::{Core, MODES};
 use crate::gmm::{gaussian_probability, inv_std};
-use crate::{Fvad, NUM_CHANNELS};
+use crate::{Fvad, Level, NUM_CHANNELS};
 
 // ---- the comparison -----------------------------------------------------
 
@@ -66,10 +66,10 @@ pub(super) fn compare(
 }
 
 /// Every mode at one rate and frame length, over the whole signal.
-fn check_config(rate_hz: u32, frame_ms: usize) {
+fn check_config(level: Level, rate_hz: u32, frame_ms: usize) {
     let signal = signal(rate_hz);
     for mode in 0..4 {
-        let port = Fvad::new(rate_hz, mode).unwrap();
+        let port = Fvad::with_isa(rate_hz, mode, level.isa()).unwrap();
         let st = compare(port, frame_ms, signal, true).unwrap_or_else(|e| panic!("{e}"));
         eprintln!(
             "{rate_hz} Hz, mode {mode}, {frame_ms} ms: {} frames ({:.1} min) identical, {:.1} % speech",
@@ -83,34 +83,28 @@ fn check_config(rate_hz: u32, frame_ms: usize) {
     }
 }
 
-macro_rules! config_tests {
-    ($($name:ident: $rate:expr, $ms:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            check_config($rate, $ms);
-        }
-    )*};
-}
-
-config_tests! {
-    bit_exact_8k_10ms: 8000, 10;
-    bit_exact_8k_20ms: 8000, 20;
-    bit_exact_8k_30ms: 8000, 30;
-    bit_exact_16k_10ms: 16000, 10;
-    bit_exact_16k_20ms: 16000, 20;
-    bit_exact_16k_30ms: 16000, 30;
-    bit_exact_32k_10ms: 32000, 10;
-    bit_exact_32k_20ms: 32000, 20;
-    bit_exact_32k_30ms: 32000, 30;
-    bit_exact_48k_10ms: 48000, 10;
-    bit_exact_48k_20ms: 48000, 20;
-    bit_exact_48k_30ms: 48000, 30;
+per_level! {
+    bit_exact_8k_10ms => |l| super::check_config(l, 8000, 10);
+    bit_exact_8k_20ms => |l| super::check_config(l, 8000, 20);
+    bit_exact_8k_30ms => |l| super::check_config(l, 8000, 30);
+    bit_exact_16k_10ms => |l| super::check_config(l, 16000, 10);
+    bit_exact_16k_20ms => |l| super::check_config(l, 16000, 20);
+    bit_exact_16k_30ms => |l| super::check_config(l, 16000, 30);
+    bit_exact_32k_10ms => |l| super::check_config(l, 32000, 10);
+    bit_exact_32k_20ms => |l| super::check_config(l, 32000, 20);
+    bit_exact_32k_30ms => |l| super::check_config(l, 32000, 30);
+    bit_exact_48k_10ms => |l| super::check_config(l, 48000, 10);
+    bit_exact_48k_20ms => |l| super::check_config(l, 48000, 20);
+    bit_exact_48k_30ms => |l| super::check_config(l, 48000, 30);
+    c_state_mirror_matches_the_c_layout => super::c_state_mirror_matches_the_c_layout;
+    filterbank_features_match_c => super::filterbank_features_match_c;
+    comparison_catches_the_smallest_threshold_change =>
+        super::comparison_catches_the_smallest_threshold_change;
 }
 
 // ---- components against the C functions --------------------------------
 
-#[test]
-fn c_state_mirror_matches_the_c_layout() {
+fn c_state_mirror_matches_the_c_layout(level: Level) {
     // If `VadInstT` were mirrored wrongly, the fields after the first
     // mistake would read garbage: check both ends and everything between
     // against a fresh port.
@@ -118,7 +112,7 @@ fn c_state_mirror_matches_the_c_layout() {
         for mode in 0..4 {
             let raw = c::Handle::new(rate, mode);
             let vad = crate_vad(rate, mode);
-            let port = Fvad::new(rate, mode).unwrap();
+            let port = Fvad::with_isa(rate, mode, level.isa()).unwrap();
             assert_eq!(port.thresholds, MODES[mode as usize]);
             for st in [raw.state(), c::state_of(&vad)] {
                 assert_eq!(st.init_flag, 42);
@@ -169,17 +163,16 @@ fn gaussian_probability_matches_c() {
     }
 }
 
-#[test]
-fn filterbank_features_match_c() {
+fn filterbank_features_match_c(level: Level) {
     // Band energies and the total-energy indicator, frame by frame, on
     // the 8 kHz signal (the filter states ride along in the state check
     // of the decision tests).
     let signal = signal(8000);
     for len in [80, 160, 240] {
         let mut raw = c::Handle::new(8000, 0);
-        let mut port = Fvad::new(8000, 0).unwrap();
+        let mut port = Fvad::with_isa(8000, 0, level.isa()).unwrap();
         for (i, frame) in signal.chunks_exact(len).enumerate() {
-            let (features, total) = features_of(&mut port.core, frame);
+            let (features, total) = features_of(level, &mut port.core, frame);
             assert_eq!(
                 (total, features),
                 raw.calculate_features(frame),
@@ -191,20 +184,31 @@ fn filterbank_features_match_c() {
 
 /// `WebRtcVad_CalculateFeatures` of one 8 kHz frame of 80, 160 or 240
 /// samples: the features and the total-energy indicator.
-pub(super) fn features_of(core: &mut Core, frame: &[i16]) -> ([i16; NUM_CHANNELS], i16) {
+pub(super) fn features_of(
+    level: Level,
+    core: &mut Core,
+    frame: &[i16],
+) -> ([i16; NUM_CHANNELS], i16) {
     let mut f = [0i16; NUM_CHANNELS];
     let total = match frame.len() {
-        80 => core.calculate_features::<80, 40, 20, 10, 5>(frame.try_into().unwrap(), &mut f),
-        160 => core.calculate_features::<160, 80, 40, 20, 10>(frame.try_into().unwrap(), &mut f),
-        _ => core.calculate_features::<240, 120, 60, 30, 15>(frame.try_into().unwrap(), &mut f),
+        80 => {
+            core.calculate_features::<80, 40, 20, 10, 5>(level, frame.try_into().unwrap(), &mut f)
+        }
+        160 => {
+            core.calculate_features::<160, 80, 40, 20, 10>(level, frame.try_into().unwrap(), &mut f)
+        }
+        _ => core.calculate_features::<240, 120, 60, 30, 15>(
+            level,
+            frame.try_into().unwrap(),
+            &mut f,
+        ),
     };
     (f, total)
 }
 
 // ---- the check can fail --------------------------------------------------
 
-#[test]
-fn comparison_catches_the_smallest_threshold_change() {
+fn comparison_catches_the_smallest_threshold_change(level: Level) {
     // Nudge one threshold of one mode by the smallest step that can change
     // a decision (the likelihood sums are even and the local test is on
     // multiples of 4), and the frame-by-frame comparison must object. (Of
@@ -217,7 +221,7 @@ fn comparison_catches_the_smallest_threshold_change() {
         (2, 10, 0, 4),
         (1, 20, 0, -4),
     ] {
-        let mut port = Fvad::new(8000, mode).unwrap();
+        let mut port = Fvad::with_isa(8000, mode, level.isa()).unwrap();
         let idx = frame_ms / 10 - 1;
         port.thresholds.total[idx] += total;
         port.thresholds.individual[idx] += individual;
@@ -227,7 +231,7 @@ fn comparison_catches_the_smallest_threshold_change() {
     // The state check flags a difference in the very frame it appears,
     // long before any decision differs. (A one-unit nudge of a model mean
     // is usually erased by the first update; the frame counter is not.)
-    let mut port = Fvad::new(8000, 0).unwrap();
+    let mut port = Fvad::with_isa(8000, 0, level.isa()).unwrap();
     port.core.frame_counter += 1;
     let err = compare(port, 30, signal, true).unwrap_err();
     assert!(err.contains("frame 0: state differs"), "{err}");
