@@ -37,6 +37,7 @@ fn seg_config() -> SegmentConfig {
             mode: 3,
             frame_ms: 30,
             engine: VadEngine::default(),
+            isa: callprep_isa::Isa::best(),
         },
         chunk: ChunkConfig {
             min_chunk_s: 2.0,
@@ -87,6 +88,7 @@ fn benches(c: &mut Criterion) {
         mode: 3,
         frame_ms: 30,
         engine: VadEngine::default(),
+        isa: callprep_isa::Isa::best(),
     };
     g.bench_function("vad_30ms", |b| {
         b.iter(|| {

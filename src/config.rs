@@ -171,6 +171,8 @@ fn segment_config(a: &SegmentArgs) -> Result<SegmentConfig, UsageError> {
         mode: a.vad_mode,
         frame_ms: a.vad_frame_ms,
         engine: a.vad_engine,
+        // TODO(isa): from CALLPREP_ISA
+        isa: callprep_isa::Isa::best(),
     };
     if let Err(e) = vad.validate(a.sample_rate) {
         return usage(e.to_string());

@@ -196,6 +196,7 @@ fn a_hard_cut_collector_scores_worse() {
         mode: 3,
         frame_ms: 30,
         engine: VadEngine::default(),
+        isa: callprep_isa::Isa::best(),
     };
     let wav = fixtures()
         .into_iter()
