@@ -80,16 +80,31 @@
 //! [`Fvad::process_many`] runs several channels' filterbanks in one loop,
 //! where their chains overlap (with AVX2, in shared vectors): both channels
 //! of call01 together take 0.34 µs a frame (0.82 ms against 1.31 ms one
-//! after the other). No
-//! allocation. The only `unsafe` are the calls into the SSE2 and AVX2
-//! functions (`#[target_feature]`; SSE2 is part of the x86-64 baseline,
-//! AVX2 is checked at run time, and the functions use no pointer
-//! intrinsics); other targets use the portable `two_levels_portable`, which
-//! the tests check against both.
+//! after the other). No allocation.
+//!
+//! # Instruction sets
+//!
+//! The level is chosen once, when a detector is built ([`Fvad::new`] takes
+//! [`Isa::best`], [`Fvad::with_isa`] a given one) and kept in it; the code
+//! below matches on it and never asks the CPU again. [`Isa::Portable`] runs
+//! plain Rust with no hand-written intrinsics (the code other
+//! architectures run); [`Isa::Avx2`] and [`Isa::Avx512`] run the AVX2 build
+//! of the whole 8 kHz VAD with the SSE2 filterbank (`filterbank/sse2.rs`),
+//! the AVX2 filterbank of two channels (`filterbank/avx2.rs`) and the AVX2
+//! model update (`core/avx2.rs`, `sp/avx2.rs`). Every function using a
+//! level's intrinsics is `#[target_feature]`; the only `unsafe` outside the
+//! tests are the calls into them at those `match` arms (and two
+//! `MaybeUninit` reads), resting on the CPU check made when the detector
+//! was built. Every level gives the same bits.
+//!
+//! The files follow libfvad's sources: `core.rs` (`vad_core.c`), `gmm.rs`
+//! (`vad_gmm.c`), `filterbank.rs` (`vad_filterbank.c`), `sp.rs`
+//! (`vad_sp.c`), `resample48.rs` (the 48 → 8 kHz resampler) and `spl.rs`
+//! (the fixed-point helpers).
 //!
 //! # How it is verified
 //!
-//! The tests in this file run the port and the crate side by side for every
+//! The tests (`src/tests/`), at every level the CPU has, run the port and the crate side by side for every
 //! rate × mode × frame length, over more than ten minutes of audio each: the
 //! fixture calls (upsampled for the higher rates) and adversarial signals
 //! (full-scale squares, ±32767 / −32768 alternation, DC at the rails, bursts
