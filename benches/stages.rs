@@ -17,6 +17,7 @@ use callprep::stages::decode::{decode_channel_i16, read_header};
 use callprep::stages::mel::{MelConfig, MelExtractor};
 use callprep::stages::resample::resample_all;
 use callprep::stages::vad::{FrameVad, VadConfig, VadEngine};
+use callprep::Isa;
 
 fn call01() -> (Vec<u8>, Vec<i16>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls/call01.wav");
@@ -25,7 +26,7 @@ fn call01() -> (Vec<u8>, Vec<i16>) {
     let data =
         bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize].to_vec();
     let mut agent = Vec::new();
-    decode_channel_i16(&info, &data, 0, &mut agent);
+    decode_channel_i16(&info, &data, 0, Isa::best(), &mut agent);
     (data, agent)
 }
 
@@ -37,6 +38,7 @@ fn seg_config() -> SegmentConfig {
             mode: 3,
             frame_ms: 30,
             engine: VadEngine::default(),
+            isa: callprep_isa::Isa::best(),
         },
         chunk: ChunkConfig {
             min_chunk_s: 2.0,
@@ -69,7 +71,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function("decode_pcm16_one_channel", |b| {
             b.iter(|| {
                 out.clear();
-                decode_channel_i16(&info, black_box(&data), 0, &mut out);
+                decode_channel_i16(&info, black_box(&data), 0, Isa::best(), &mut out);
                 black_box(out.len())
             })
         });
@@ -87,6 +89,7 @@ fn benches(c: &mut Criterion) {
         mode: 3,
         frame_ms: 30,
         engine: VadEngine::default(),
+        isa: callprep_isa::Isa::best(),
     };
     g.bench_function("vad_30ms", |b| {
         b.iter(|| {

@@ -1,5 +1,5 @@
 //! The WebRTC VAD: the `webrtc-vad` crate (libfvad, C) against the bit-exact
-//! Rust port in `callprep::stages::fvad`, on the agent channel of
+//! Rust port in `callprep_fvad` (crates/fvad), on the agent channel of
 //! `fixtures/calls/call01.wav` (36 s at 8 kHz), 30 ms frames, mode 3. Each
 //! iteration runs a fresh detector over the whole channel. Throughput is in
 //! audio samples per second (divide by 8000 for the realtime factor; the
@@ -13,7 +13,8 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use callprep::stages::decode::{decode_channel_i16, read_header};
-use callprep::stages::fvad::Fvad;
+use callprep::Isa;
+use callprep_fvad::Fvad;
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
 /// Channel `ch` of call01 as 16-bit PCM.
@@ -23,7 +24,7 @@ fn call01(ch: usize) -> Vec<i16> {
     let info = read_header(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
     let data = &bytes[info.data_offset as usize..(info.data_offset + info.data_len) as usize];
     let mut samples = Vec::new();
-    decode_channel_i16(&info, data, ch, &mut samples);
+    decode_channel_i16(&info, data, ch, Isa::best(), &mut samples);
     samples
 }
 

@@ -115,7 +115,8 @@ impl Config {
             } => (Job::Mel, io, None, Some(mel), false, print_config),
         };
         let mel = mel.map(|m| mel_config(&m)).transpose()?;
-        let segment = seg.map(|s| segment_config(&s)).transpose()?;
+        let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
+        let segment = seg.map(|s| segment_config(&s, isa)).transpose()?;
         let IoArgs {
             inputs,
             files_from,
@@ -142,7 +143,6 @@ impl Config {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
         Ok(Config {
             job,
             inputs,
@@ -173,11 +173,12 @@ impl Config {
     }
 }
 
-fn segment_config(a: &SegmentArgs) -> Result<SegmentConfig, UsageError> {
+fn segment_config(a: &SegmentArgs, isa: Isa) -> Result<SegmentConfig, UsageError> {
     let vad = VadConfig {
         mode: a.vad_mode,
         frame_ms: a.vad_frame_ms,
         engine: a.vad_engine,
+        isa,
     };
     if let Err(e) = vad.validate(a.sample_rate) {
         return usage(e.to_string());

@@ -16,6 +16,8 @@
 //!   outputs written through;
 //! - [`exit_codes`]: what the process returns.
 
+pub use callprep_isa::Isa;
+
 pub mod cli;
 pub mod commands;
 pub mod config;

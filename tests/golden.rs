@@ -359,6 +359,7 @@ fn vad_decisions_match_py_webrtcvad() {
                 mode: r["mode"].as_u64().unwrap() as u8,
                 frame_ms: r["frame_ms"].as_u64().unwrap() as u32,
                 engine,
+                isa: callprep_isa::Isa::best(),
             };
             let want = r["decisions"].as_str().unwrap().as_bytes();
             let (samples, file_rate) = read_wav(&root().join(input), channel);

@@ -19,6 +19,7 @@ use callprep::stages::chunk::{ChunkConfig, Span};
 use callprep::stages::decode::{decode_channel, decode_channel_i16, read_header, to_i16};
 use callprep::stages::resample::resample_all;
 use callprep::stages::vad::{VadConfig, VadEngine};
+use callprep::Isa;
 
 const FRAME_S: f64 = 0.01;
 const TOL_S: f64 = 0.02;
@@ -92,7 +93,7 @@ fn score_file(wav: &Path, seg: &SegmentConfig) -> Score {
         // rounded to PCM16.
         let mut samples = Vec::new();
         if info.sample_rate_hz == seg.sample_rate_hz {
-            decode_channel_i16(&info, data, index, &mut samples);
+            decode_channel_i16(&info, data, index, Isa::best(), &mut samples);
         } else {
             let mut x = Vec::new();
             decode_channel(&info, data, index, &mut x);
@@ -196,6 +197,7 @@ fn a_hard_cut_collector_scores_worse() {
         mode: 3,
         frame_ms: 30,
         engine: VadEngine::default(),
+        isa: callprep_isa::Isa::best(),
     };
     let wav = fixtures()
         .into_iter()
@@ -259,7 +261,7 @@ fn channels_segmented_together_match_each_alone() {
         let chans: Vec<Vec<i16>> = (0..2)
             .map(|c| {
                 let mut s = Vec::new();
-                decode_channel_i16(&info, data, c, &mut s);
+                decode_channel_i16(&info, data, c, Isa::best(), &mut s);
                 s
             })
             .collect();

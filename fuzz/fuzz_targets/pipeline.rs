@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 
 use callprep::config::SegmentConfig;
 use callprep::pipeline::segment_samples;
+use callprep::Isa;
 use callprep::stages::decode::{decode_channel, decode_channel_i16, read_header, to_i16};
 use callprep::stages::mel::{MelConfig, MelExtractor};
 use callprep::stages::resample::resample_all;
@@ -110,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
         let pcm: Vec<i16> = audio.iter().map(|&x| to_i16(x)).collect();
         if info.sample_rate_hz == rate {
             let mut direct = Vec::new();
-            decode_channel_i16(&info, bytes, ch, &mut direct);
+            decode_channel_i16(&info, bytes, ch, Isa::best(), &mut direct);
             assert!(direct == pcm, "decode_channel_i16 differs from decode + to_i16");
         }
         let audio = &pcm[..];

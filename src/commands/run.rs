@@ -20,6 +20,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         mel: Some(&mel),
         write_wav: cfg.write_wav,
         strict: cfg.strict,
+        isa: cfg.isa,
     };
     let settings = super::settings(cfg);
     engine::run(

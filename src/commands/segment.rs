@@ -17,6 +17,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         mel: None,
         write_wav: true,
         strict: cfg.strict,
+        isa: cfg.isa,
     };
     let settings = super::settings(cfg);
     engine::run(

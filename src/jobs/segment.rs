@@ -37,6 +37,7 @@ use crate::stages::decode::{self, to_i16, WavInfo};
 use crate::stages::mel::MelExtractor;
 use crate::stages::resample::StreamResampler;
 use crate::storage::{InputReader, Staged};
+use crate::Isa;
 
 /// Segments recordings (and computes their chunks' features when `mel` is set).
 pub struct SegmentJob<'a> {
@@ -48,6 +49,9 @@ pub struct SegmentJob<'a> {
     pub write_wav: bool,
     /// Truncated inputs are errors.
     pub strict: bool,
+    /// The instruction-set level of the stereo split (the VAD's and the
+    /// mel's are in their configs / extractor).
+    pub isa: Isa,
 }
 
 impl Job for SegmentJob<'_> {
@@ -401,7 +405,7 @@ impl<'a> FileRun<'a> {
             let mut resample_err = None;
             segmenter.append_with(|audio| match task.resampler.as_mut() {
                 None => {
-                    decode::decode_channel_i16(info, whole, task.channel, audio);
+                    decode::decode_channel_i16(info, whole, task.channel, self.job.isa, audio);
                     ctx.timings.add(Stage::Decode, t0);
                 }
                 Some(r) => {

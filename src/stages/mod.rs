@@ -13,8 +13,9 @@
 //! 3. [`resample`]: to the pipeline rate, only when the input differs
 //!    (`f32` from [`decode::decode_channel`], then rounded to PCM16).
 //! 4. [`vad`]: WebRTC VAD decision and energy per 10/20/30 ms frame.
-//!    [`fvad`] is a bit-exact, faster Rust port of the WebRTC VAD (libfvad)
-//!    that the `webrtc-vad` crate wraps.
+//!    The default engine is [`callprep_fvad`] (the workspace crate
+//!    `crates/fvad`), a bit-exact, faster Rust port of the WebRTC VAD
+//!    (libfvad) that the `webrtc-vad` crate wraps.
 //! 5. [`chunk`]: frames → chunk spans of `min..=max` seconds.
 //! 6. [`mel`]: chunk samples → log-mel features.
 //!
@@ -24,7 +25,6 @@
 
 pub mod chunk;
 pub mod decode;
-pub mod fvad;
 pub mod mel;
 pub mod resample;
 pub mod vad;

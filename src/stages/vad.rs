@@ -11,14 +11,15 @@
 //! (and `webrtc_vad::Vad` is not `Send`, so it never crosses threads).
 //!
 //! Two engines give the same decisions frame for frame ([`VadEngine`]):
-//! our Rust port of libfvad ([`crate::stages::fvad`], the default, about
+//! our Rust port of libfvad ([`callprep_fvad`], the default, about
 //! twice as fast) and libfvad's C code itself through the `webrtc-vad`
 //! crate, kept as the reference that the port is tested against.
 
+use callprep_isa::Isa;
 use clap::ValueEnum;
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
-use crate::stages::fvad::Fvad;
+use callprep_fvad::Fvad;
 
 /// The decision for one VAD frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,7 +35,7 @@ pub struct FrameInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum VadEngine {
-    /// Our bit-exact Rust port of libfvad ([`crate::stages::fvad`]).
+    /// Our bit-exact Rust port of libfvad ([`callprep_fvad`]).
     #[default]
     Rust,
     /// libfvad's C code through the `webrtc-vad` crate (the reference).
@@ -50,6 +51,11 @@ pub struct VadConfig {
     pub frame_ms: u32,
     /// Implementation (same decisions either way).
     pub engine: VadEngine,
+    /// The instruction-set level the Rust engine and the frame energies
+    /// run (same output at every level). Not in the report: it does not
+    /// change a byte of the output.
+    #[serde(skip)]
+    pub isa: Isa,
 }
 
 /// Errors of the VAD stage.
@@ -88,6 +94,35 @@ impl VadConfig {
 pub struct FrameVad {
     vad: Engine,
     frame_len: usize,
+    /// The build of [`mean_square`] this VAD runs, chosen in [`Self::new`].
+    level: Level,
+}
+
+/// Which build of [`mean_square`] runs, chosen once from
+/// [`VadConfig::isa`] when a [`FrameVad`] is built.
+///
+/// Invariant: `Level::Avx2` is only made by [`Level::new`], after checking
+/// that the CPU has AVX2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// Plain Rust, the target's baseline.
+    Portable,
+    /// Compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Level {
+    /// The best build at or below `isa` that this CPU runs.
+    fn new(isa: Isa) -> Level {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2 && Isa::Avx2.supported() {
+            return Level::Avx2;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = isa;
+        Level::Portable
+    }
 }
 
 enum Engine {
@@ -101,7 +136,7 @@ impl FrameVad {
         cfg.validate(rate_hz)?;
         let vad = match cfg.engine {
             VadEngine::Rust => Engine::Rust(Box::new(
-                Fvad::new(rate_hz, cfg.mode).ok_or(VadError::Rate(rate_hz))?,
+                Fvad::with_isa(rate_hz, cfg.mode, cfg.isa).ok_or(VadError::Rate(rate_hz))?,
             )),
             VadEngine::Libfvad => {
                 let rate = match rate_hz {
@@ -120,7 +155,11 @@ impl FrameVad {
             }
         };
         let frame_len = cfg.frame_len(rate_hz);
-        Ok(FrameVad { vad, frame_len })
+        Ok(FrameVad {
+            vad,
+            frame_len,
+            level: Level::new(cfg.isa),
+        })
     }
 
     /// Samples per frame.
@@ -144,7 +183,7 @@ impl FrameVad {
     ) -> [FrameInfo; P] {
         let energy: [f32; P] = std::array::from_fn(|p| {
             debug_assert_eq!(frames[p].len(), vads[p].frame_len);
-            mean_square(frames[p])
+            mean_square(frames[p], vads[p].level)
         });
         let engines = vads.map(|v| match &mut v.vad {
             Engine::Rust(v) => Ok(&mut **v),
@@ -174,14 +213,16 @@ impl FrameVad {
 }
 
 /// Mean square of a frame at full scale 1.0: `x = s / 32768` squared and
-/// summed in `f32` (eight partial sums, so the loop vectorises).
-pub fn mean_square(frame: &[i16]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked on the line above.
-        return unsafe { mean_square_avx2(frame) };
+/// summed in `f32` (eight partial sums, so the loop vectorises), by the
+/// build `level` (the same bits from each).
+fn mean_square(frame: &[i16], level: Level) -> f32 {
+    match level {
+        Level::Portable => mean_square_portable(frame),
+        // SAFETY: `Level::Avx2` exists only if the CPU has AVX2, which was
+        // checked when the `FrameVad` was built (`Level::new`).
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { mean_square_avx2(frame) },
     }
-    mean_square_portable(frame)
 }
 
 /// [`mean_square`] compiled with AVX2: eight lanes per instruction, the
@@ -220,6 +261,7 @@ mod tests {
             mode: 3,
             frame_ms: 30,
             engine: VadEngine::Rust,
+            isa: Isa::best(),
         };
         assert!(ok.validate(8000).is_ok());
         assert_eq!(ok.validate(22050), Err(VadError::Rate(22050)));
@@ -232,6 +274,7 @@ mod tests {
             mode: 3,
             frame_ms: 25,
             engine: VadEngine::Rust,
+            isa: Isa::best(),
         };
         assert_eq!(bad.validate(8000), Err(VadError::FrameMs(25)));
         assert_eq!(
@@ -239,6 +282,7 @@ mod tests {
                 mode: 4,
                 frame_ms: 10,
                 engine: VadEngine::Rust,
+                isa: Isa::best(),
             }
             .validate(8000),
             Err(VadError::Mode(4))
@@ -253,6 +297,7 @@ mod tests {
                     mode: 2,
                     frame_ms: ms,
                     engine: VadEngine::Rust,
+                    isa: Isa::best(),
                 };
                 let mut vad = FrameVad::new(&cfg, rate).unwrap();
                 assert_eq!(vad.frame_len(), (rate * ms / 1000) as usize);
@@ -271,6 +316,7 @@ mod tests {
             mode: 3,
             frame_ms: 30,
             engine: VadEngine::Rust,
+            isa: Isa::best(),
         };
         let mut vad = FrameVad::new(&cfg, 8000).unwrap();
         let n = vad.frame_len();
@@ -336,6 +382,7 @@ mod tests {
                     mode: 3,
                     frame_ms: ms,
                     engine,
+                    isa: Isa::best(),
                 };
                 let new = |e| FrameVad::new(&cfg(e), rate).unwrap();
                 let (mut ta, mut tb) = (new(engines[0]), new(engines[1]));
@@ -359,9 +406,16 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_and_portable_mean_squares_agree_bit_for_bit() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
+        if !Isa::Avx2.supported() {
+            assert_ne!(
+                callprep_isa::cpuinfo_supports(Isa::Avx2),
+                Some(true),
+                "AVX2 is not detected, but /proc/cpuinfo lists it"
+            );
+            eprintln!("skipped at avx2: this CPU lacks it");
             return;
         }
+        assert_eq!(Level::new(Isa::Avx2), Level::Avx2);
         let mut x = 7u32;
         for round in 0..2000 {
             let shift = [0, 4, 10, 15][round % 4];
@@ -373,7 +427,7 @@ mod tests {
                     ((x >> 16) as u16 as i16) >> shift
                 })
                 .collect();
-            // SAFETY: AVX2 is there, checked above.
+            // SAFETY: the CPU has AVX2, checked above.
             let ea = unsafe { mean_square_avx2(&frame) };
             let eb = mean_square_portable(&frame);
             assert_eq!(ea.to_bits(), eb.to_bits(), "round {round}");
@@ -394,7 +448,10 @@ mod tests {
         }
         let rest: f32 = x.chunks_exact(8).remainder().iter().map(|v| v * v).sum();
         let want = (acc.iter().sum::<f32>() + rest) / 243.0;
-        assert_eq!(mean_square(&frame).to_bits(), want.to_bits());
-        assert_eq!(mean_square(&[i16::MIN; 16]), 1.0);
+        for isa in Isa::available() {
+            let level = Level::new(isa);
+            assert_eq!(mean_square(&frame, level).to_bits(), want.to_bits());
+            assert_eq!(mean_square(&[i16::MIN; 16], level), 1.0);
+        }
     }
 }

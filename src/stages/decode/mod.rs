@@ -17,6 +17,7 @@
 //! 0xFFFFFFFF) to the end of the file, and reports truncation instead of
 //! hiding it.
 
+use callprep_isa::Isa;
 use std::io::{self, Read, Seek, SeekFrom};
 
 /// How the samples of a WAV file are encoded.
@@ -487,21 +488,29 @@ pub fn decode_channel(info: &WavInfo, bytes: &[u8], channel: usize, out: &mut Ve
 /// is what [`to_i16`] gives for `(x − 128)/128`); wider and float formats
 /// are rounded by [`to_i16`]. Always the same as [`decode_channel`]
 /// followed by [`to_i16`], which a test checks for every format.
-pub fn decode_channel_i16(info: &WavInfo, bytes: &[u8], channel: usize, out: &mut Vec<i16>) {
+pub fn decode_channel_i16(
+    info: &WavInfo,
+    bytes: &[u8],
+    channel: usize,
+    isa: Isa,
+    out: &mut Vec<i16>,
+) {
     let off = channel * info.format.bytes_per_sample();
     let frames = bytes.chunks_exact(info.block_align);
     out.reserve(frames.len());
     match info.format {
         SampleFormat::I16 => match info.block_align {
             2 => pcm16_i16::<2>(bytes, off, out),
-            4 => {
+            4 => match isa {
+                Isa::Portable => pcm16_i16::<4>(bytes, off, out),
+                // SAFETY: `isa` is a level the CPU runs (an `Isa` comes from
+                // detection or from `Isa::choose`, which refuses others), and
+                // both levels above portable include AVX2.
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2, checked on the line above.
-                    return unsafe { stereo_pcm16_i16_avx2(bytes, off, out) };
-                }
-                pcm16_i16::<4>(bytes, off, out)
-            }
+                Isa::Avx2 | Isa::Avx512 => unsafe { avx2::stereo_pcm16_i16(bytes, off, out) },
+                #[cfg(not(target_arch = "x86_64"))]
+                _ => pcm16_i16::<4>(bytes, off, out),
+            },
             _ => out.extend(frames.map(|f| i16::from_le_bytes([f[off], f[off + 1]]))),
         },
         SampleFormat::U8 => out.extend(frames.map(|f| (i16::from(f[off]) - 128) << 8)),
@@ -520,19 +529,11 @@ pub fn decode_channel_i16(info: &WavInfo, bytes: &[u8], channel: usize, out: &mu
     }
 }
 
-/// One channel of stereo PCM16 (the telephony case) compiled with AVX2:
-/// twice the samples per instruction of the baseline build, the same values.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn stereo_pcm16_i16_avx2(bytes: &[u8], off: usize, out: &mut Vec<i16>) {
-    pcm16_i16::<4>(bytes, off, out)
-}
-
 /// [`pcm16`] without the conversion: the 16-bit samples as they are.
 ///
 /// A plain loop into the vector's spare capacity rather than `extend`: the
 /// AVX2 build relies on all of it being inlined into
-/// [`stereo_pcm16_i16_avx2`], and `Vec::extend`'s machinery was not always
+/// `avx2::stereo_pcm16_i16`, and `Vec::extend`'s machinery was not always
 /// (a different code-generation split once left it out of line, without
 /// AVX2, and four times as slow).
 #[inline(always)]
@@ -613,5 +614,7 @@ pub fn alaw_to_i16(b: u8) -> i16 {
     v as i16
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(test)]
 mod tests;

@@ -153,14 +153,21 @@ fn pcm16_decoding_is_decode_then_to_i16_for_every_format() {
                     .into_iter()
                     .map(to_i16)
                     .collect();
-                let mut got = vec![7i16]; // appends, keeping what was there
-                decode_channel_i16(&info, body, c, &mut got);
-                assert_eq!(got[0], 7);
-                assert_eq!(
-                    got[1..],
-                    want[..],
-                    "tag {tag}, {bits} bits, {ch} channels, channel {c}"
-                );
+                for isa in Isa::ALL {
+                    if !isa.supported() {
+                        assert_ne!(callprep_isa::cpuinfo_supports(isa), Some(true), "{isa}");
+                        eprintln!("skipped {isa}: this CPU lacks it");
+                        continue;
+                    }
+                    let mut got = vec![7i16]; // appends, keeping what was there
+                    decode_channel_i16(&info, body, c, isa, &mut got);
+                    assert_eq!(got[0], 7);
+                    assert_eq!(
+                        got[1..],
+                        want[..],
+                        "tag {tag}, {bits} bits, {ch} channels, channel {c}, {isa}"
+                    );
+                }
                 assert_eq!(want.len(), data.len() / ba);
             }
         }
