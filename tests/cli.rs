@@ -633,3 +633,43 @@ fn a_full_disk_exits_3_and_leaves_no_partial_outputs() {
     // Whatever carries a final name is complete.
     assert_no_partial_files(&out);
 }
+
+/// Every instruction-set level this CPU runs writes the same bytes, end to
+/// end (`CALLPREP_ISA` forces one); an unknown level is a usage error, and
+/// a level the CPU lacks is refused the same way.
+#[test]
+fn every_instruction_set_level_writes_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |isa: &str, out: &Path| {
+        bin()
+            .args(["run", s(&fixtures()), "-o", s(out), "-q", "--no-wav"])
+            .env("CALLPREP_ISA", isa)
+            .output()
+            .unwrap()
+    };
+    let base = tmp.path().join("best");
+    assert_eq!(run("", &base).status.code(), Some(0));
+    let want = tree(&base);
+    assert!(want.keys().any(|k| k.ends_with(".npy")));
+    for isa in callprep::Isa::ALL {
+        let out = tmp.path().join(isa.name());
+        let o = run(isa.name(), &out);
+        if isa.supported() {
+            assert_eq!(o.status.code(), Some(0), "{isa}");
+            assert!(
+                tree(&out) == want,
+                "{isa}: outputs differ from the best level's"
+            );
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{isa}");
+            assert!(String::from_utf8_lossy(&o.stderr).contains("this CPU has no"));
+        }
+    }
+    let o = run("sse9", &tmp.path().join("bad"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("CALLPREP_ISA=\"sse9\" is not a level"),
+        "{err}"
+    );
+}

@@ -163,7 +163,7 @@ fn goldens() -> Vec<Golden> {
 
 /// The instruction-set levels this CPU runs, lowest first. A level it lacks
 /// is skipped only if /proc/cpuinfo agrees that it lacks it, and says so.
-fn mel_levels() -> Vec<Isa> {
+fn levels() -> Vec<Isa> {
     Isa::ALL
         .into_iter()
         .filter(|&isa| {
@@ -175,7 +175,7 @@ fn mel_levels() -> Vec<Isa> {
                 Some(true),
                 "/proc/cpuinfo lists {isa} but detection says the CPU lacks it"
             );
-            eprintln!("mel goldens: skipped level {isa}, which this CPU lacks");
+            eprintln!("goldens: skipped level {isa}, which this CPU lacks");
             false
         })
         .collect()
@@ -185,7 +185,7 @@ fn mel_levels() -> Vec<Isa> {
 #[test]
 fn mel_features_match_the_references() {
     let goldens = goldens();
-    let levels = mel_levels();
+    let levels = levels();
     assert!(
         goldens.len() >= 14,
         "index.json lists {} goldens",
@@ -349,8 +349,13 @@ fn vad_decisions_match_py_webrtcvad() {
         "input", "ch", "rate", "mode", "ms", "frames", "voiced", "agree"
     )
     .unwrap();
-    // Both engines: our Rust port and libfvad's C code (webrtc-vad crate).
-    for engine in [VadEngine::Rust, VadEngine::Libfvad] {
+    // Both engines: our Rust port, at every instruction-set level this CPU
+    // runs, and libfvad's C code (webrtc-vad crate).
+    let variants = levels()
+        .into_iter()
+        .map(|isa| (VadEngine::Rust, isa))
+        .chain([(VadEngine::Libfvad, Isa::best())]);
+    for (engine, isa) in variants {
         for r in runs {
             let input = r["input"].as_str().unwrap();
             let channel = r["channel"].as_u64().unwrap() as usize;
@@ -359,7 +364,7 @@ fn vad_decisions_match_py_webrtcvad() {
                 mode: r["mode"].as_u64().unwrap() as u8,
                 frame_ms: r["frame_ms"].as_u64().unwrap() as u32,
                 engine,
-                isa: callprep_isa::Isa::best(),
+                isa,
             };
             let want = r["decisions"].as_str().unwrap().as_bytes();
             let (samples, file_rate) = read_wav(&root().join(input), channel);
@@ -380,7 +385,7 @@ fn vad_decisions_match_py_webrtcvad() {
             writeln!(
                 table,
                 "{:<32} {:>3} {:>6} {:>4} {:>3} {:>7} {:>7} {:>8.3}%  {}",
-                format!("{input} [{engine:?}]"),
+                format!("{input} [{engine:?} {isa}]"),
                 channel,
                 rate,
                 cfg.mode,
@@ -396,7 +401,7 @@ fn vad_decisions_match_py_webrtcvad() {
             // every frame of every run, so anything less is a regression.
             if same != want.len() {
                 failures.push(format!(
-                    "{input} ch{channel} {engine:?} mode {} {} ms: {same}/{} frames agree ({:.3}%), first difference at frame {}",
+                    "{input} ch{channel} {engine:?} {isa} mode {} {} ms: {same}/{} frames agree ({:.3}%), first difference at frame {}",
                     cfg.mode,
                     cfg.frame_ms,
                     want.len(),
