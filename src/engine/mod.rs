@@ -228,10 +228,6 @@ pub fn run<J: Job>(
     items: &[J::Item],
     rejected: &[Rejected],
 ) -> Result<Outcome> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(settings.threads)
-        .build()
-        .context("cannot start worker threads")?;
     let params = serde_json::to_string(&parameters)?;
     let params_hash = format!("{:08x}", fnv1a(params.as_bytes()));
     let ctx = Ctx {
@@ -252,54 +248,71 @@ pub fn run<J: Job>(
         params_hash: &params_hash,
         reused: &reused,
     };
-    let (commit_tx, commit_rx) = mpsc::channel::<CommitJob>();
-    let (mut results, commit_failures) = std::thread::scope(|scope| {
-        // With more than one worker thread, large commits use two threads.
-        let (side_by_side, ctx) = (settings.threads > 1, &ctx);
-        let committer = scope.spawn(move || committer(commit_rx, &out.path, ctx, side_by_side));
-        let results: Vec<Result<FileStats, Failure>> = pool.install(|| {
-            items
-                .par_iter()
-                .enumerate()
-                .map(|(index, item)| {
-                    let res = each.item(item, index, &commit_tx);
-                    match &res {
-                        Ok(stats) => {
-                            if stats.truncated {
-                                progress.println(&format!(
-                                    "callprep: warning: {}: file is truncated (the data chunk runs past its end); decoded the {:.2} s present",
-                                    job.source(item),
-                                    stats.duration_s
-                                ));
-                            }
-                            progress.file_done(stats.duration_s);
-                        }
-                        Err(f) => {
-                            progress.println(&error_line(job.source(item), f));
-                            progress.file_done(0.0);
-                        }
-                    }
-                    res
-                })
-                .collect()
-        });
-        drop(commit_tx);
-        let failures = committer.join().expect("the committer does not panic");
-        (results, failures)
-    });
-    for (index, f) in commit_failures {
-        progress.println(&error_line(job.source(&items[index]), &f));
-        results[index] = Err(f);
-    }
+    let results = each.all(items, &progress)?;
     progress.finish();
 
     let environment = ctx.aborted() || results.iter().any(|r| matches!(r, Err(f) if f.environment));
-    // Manifest and report, from the records, in input order.
+    let (mut totals, mut entries) = write_manifest(out, job, items, &results)?;
+    for r in rejected {
+        totals.files_failed += 1;
+        entries.push(FileEntry {
+            source: r.source.clone(),
+            id: String::new(),
+            status: Status::Failed,
+            reason: Some(r.code),
+            error: Some(r.message.clone()),
+            stats: None,
+        });
+        progress.println(&format!(
+            "callprep: error: {}: {} [{}]",
+            r.source, r.message, r.code
+        ));
+    }
+    let mut report = Report::new(parameters, &totals, entries);
+    if settings.timings {
+        report.timings_cpu_s = Some(ctx.timings.seconds());
+    }
+    let report_path = out.path.join("report.json");
+    report
+        .write(&report_path)
+        .map_err(|e| EnvError(format!("cannot write {}: {e}", report_path.display())))?;
+    if !settings.quiet {
+        eprintln!(
+            "{}",
+            summary(&totals, reused.load(Ordering::Relaxed), &out.path)
+        );
+    }
+    if environment {
+        let msg = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .find(|f| f.environment)
+            .map_or_else(
+                || "an output error stopped the run".to_string(),
+                |f| f.message.clone(),
+            );
+        return Err(EnvError(msg).into());
+    }
+    Ok(if totals.files_failed > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// Writes `manifest.jsonl` from the items' records, in input order, and
+/// returns the totals and report entries of the items.
+fn write_manifest<J: Job>(
+    out: &OutputDir,
+    job: &J,
+    items: &[J::Item],
+    results: &[Result<FileStats, Failure>],
+) -> Result<(Totals, Vec<FileEntry>)> {
     let mut entries: Vec<FileEntry> = Vec::new();
     let mut totals = Totals::default();
     let manifest_path = out.path.join("manifest.jsonl");
-    let write_manifest = out.storage.write_atomic(&manifest_path, |w| {
-        for (item, res) in items.iter().zip(&results) {
+    let written = out.storage.write_atomic(&manifest_path, |w| {
+        for (item, res) in items.iter().zip(results) {
             let (source, id) = (job.source(item).to_string(), job.id(item).to_string());
             match res {
                 Ok(stats) => {
@@ -334,66 +347,27 @@ pub fn run<J: Job>(
         }
         Ok(())
     });
-    write_manifest
-        .map_err(|e| EnvError(format!("cannot write {}: {e}", manifest_path.display())))?;
-    for r in rejected {
-        totals.files_failed += 1;
-        entries.push(FileEntry {
-            source: r.source.clone(),
-            id: String::new(),
-            status: Status::Failed,
-            reason: Some(r.code),
-            error: Some(r.message.clone()),
-            stats: None,
-        });
-        progress.println(&format!(
-            "callprep: error: {}: {} [{}]",
-            r.source, r.message, r.code
-        ));
-    }
-    let mut report = Report::new(parameters, &totals, entries);
-    if settings.timings {
-        report.timings_cpu_s = Some(ctx.timings.seconds());
-    }
-    let report_path = out.path.join("report.json");
-    report
-        .write(&report_path)
-        .map_err(|e| EnvError(format!("cannot write {}: {e}", report_path.display())))?;
+    written.map_err(|e| EnvError(format!("cannot write {}: {e}", manifest_path.display())))?;
+    Ok((totals, entries))
+}
 
-    if !settings.quiet {
-        let reused = reused.load(Ordering::Relaxed);
-        eprintln!(
-            "callprep: {} input(s): {} ok, {} failed{}; {:.3} h of audio in, {:.3} h in {} chunk(s) out → {}",
-            totals.files_ok + totals.files_failed,
-            totals.files_ok,
-            totals.files_failed,
-            if reused > 0 {
-                format!(" ({reused} reused by --resume)")
-            } else {
-                String::new()
-            },
-            totals.audio_s / 3600.0,
-            totals.chunk_s / 3600.0,
-            totals.chunks,
-            out.path.display()
-        );
-    }
-    if environment {
-        let msg = results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .find(|f| f.environment)
-            .map_or_else(
-                || "an output error stopped the run".to_string(),
-                |f| f.message.clone(),
-            );
-        return Err(EnvError(msg).into());
-    }
-    Ok(if totals.files_failed > 0 {
-        Outcome::SomeFailed
-    } else {
-        Outcome::Ok
-    })
+/// The one-line summary printed at the end of a run.
+fn summary(totals: &Totals, reused: usize, out: &Path) -> String {
+    format!(
+        "callprep: {} input(s): {} ok, {} failed{}; {:.3} h of audio in, {:.3} h in {} chunk(s) out → {}",
+        totals.files_ok + totals.files_failed,
+        totals.files_ok,
+        totals.files_failed,
+        if reused > 0 {
+            format!(" ({reused} reused by --resume)")
+        } else {
+            String::new()
+        },
+        totals.audio_s / 3600.0,
+        totals.chunk_s / 3600.0,
+        totals.chunks,
+        out.display()
+    )
 }
 
 /// `callprep: error: SOURCE: MESSAGE [code]`.
@@ -412,6 +386,60 @@ struct Each<'a, J: Job> {
 }
 
 impl<J: Job> Each<'_, J> {
+    /// Processes every item on the pool, beside the committer thread;
+    /// returns each item's statistics or failure, in input order.
+    fn all(
+        &self,
+        items: &[J::Item],
+        progress: &Progress,
+    ) -> Result<Vec<Result<FileStats, Failure>>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.settings.threads)
+            .build()
+            .context("cannot start worker threads")?;
+        let (job, out) = (self.job, self.out);
+        let (commit_tx, commit_rx) = mpsc::channel::<CommitJob>();
+        let (mut results, commit_failures) = std::thread::scope(|scope| {
+            // With more than one worker thread, large commits use two threads.
+            let (side_by_side, ctx) = (self.settings.threads > 1, self.ctx);
+            let committer = scope.spawn(move || committer(commit_rx, &out.path, ctx, side_by_side));
+            let results: Vec<Result<FileStats, Failure>> = pool.install(|| {
+                items
+                    .par_iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        let res = self.item(item, index, &commit_tx);
+                        match &res {
+                            Ok(stats) => {
+                                if stats.truncated {
+                                    progress.println(&format!(
+                                        "callprep: warning: {}: file is truncated (the data chunk runs past its end); decoded the {:.2} s present",
+                                        job.source(item),
+                                        stats.duration_s
+                                    ));
+                                }
+                                progress.file_done(stats.duration_s);
+                            }
+                            Err(f) => {
+                                progress.println(&error_line(job.source(item), f));
+                                progress.file_done(0.0);
+                            }
+                        }
+                        res
+                    })
+                    .collect()
+            });
+            drop(commit_tx);
+            let failures = committer.join().expect("the committer does not panic");
+            (results, failures)
+        });
+        for (index, f) in commit_failures {
+            progress.println(&error_line(job.source(&items[index]), &f));
+            results[index] = Err(f);
+        }
+        Ok(results)
+    }
+
     /// Processes (or, with `--resume`, reuses) one item; hands its staged
     /// files and record to the committer.
     fn item(
