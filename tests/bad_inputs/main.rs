@@ -599,16 +599,21 @@ fn a_fifo_in_the_input_folder_is_skipped_without_hanging() {
 #[test]
 fn fixtures_bad_files_do_not_panic() {
     let dir = fixtures().join("bad");
-    let Ok(rd) = fs::read_dir(&dir) else {
-        return;
-    };
-    let files: Vec<PathBuf> = rd
+    let files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (the fuzzer's regressions are committed)",
+                dir.display()
+            )
+        })
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "wav"))
         .collect();
-    if files.is_empty() {
-        return;
-    }
+    assert!(
+        !files.is_empty(),
+        "{} holds no .wav: nothing tested",
+        dir.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let inp = tmp.path().join("in");
     fs::create_dir_all(&inp).unwrap();
@@ -745,24 +750,14 @@ fn alaw_encoder_round_trips_through_the_decoder() {
     }
 }
 
-/// Writes small variants of every case (plus a 0.5 s truncated excerpt of
-/// call02) to `$CALLPREP_WRITE_BAD_CORPUS`, for the fuzzer's seed corpus.
-/// Does nothing without the variable.
-#[test]
-fn write_bad_corpus() {
-    let Some(dir) = std::env::var_os("CALLPREP_WRITE_BAD_CORPUS") else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    fs::create_dir_all(&dir).unwrap();
-    let mut total = 0;
-    let mut sizes = BTreeMap::new();
+/// The fuzzer's seed corpus: small variants of every case (plus a 0.5 s
+/// truncated excerpt of call02), as (file name, bytes).
+fn seed_corpus() -> Vec<(String, Vec<u8>)> {
     // 0.02 s of audio: enough to reach every decoder branch.
-    for c in cases(0.02) {
-        total += c.bytes.len();
-        sizes.insert(c.stem, c.bytes.len());
-        fs::write(dir.join(format!("{}.wav", c.stem)), &c.bytes).unwrap();
-    }
+    let mut files: Vec<(String, Vec<u8>)> = cases(0.02)
+        .into_iter()
+        .map(|c| (format!("{}.wav", c.stem), c.bytes))
+        .collect();
     // 0.5 s of call02 (speech on the agent channel), mono PCM16, cut short:
     // the header declares 1 s.
     let frames = call02_frames(1.25);
@@ -775,11 +770,54 @@ fn write_bad_corpus() {
             chunk_declared(b"data", 2 * pcm.len() as u32, &pcm, false),
         ],
     );
-    total += b.len();
-    fs::write(dir.join("call02_excerpt_truncated.wav"), &b).unwrap();
+    files.push(("call02_excerpt_truncated.wav".into(), b));
+    files
+}
+
+/// The committed seed corpus (`fuzz/corpus/pipeline`) is what the case
+/// generator writes, file for file and byte for byte, and stays small: a
+/// new or changed case must reach the fuzzer. With
+/// `CALLPREP_WRITE_BAD_CORPUS=DIR` the generator writes the corpus to DIR
+/// instead (then this test checks DIR).
+#[test]
+fn fuzz_seed_corpus_is_what_the_generator_writes() {
+    let files = seed_corpus();
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    let sizes: BTreeMap<&str, usize> = files.iter().map(|(n, b)| (n.as_str(), b.len())).collect();
     assert!(
         total <= 30 * 1024,
         "seed corpus is {total} bytes: {sizes:?}"
+    );
+    let dir = match std::env::var_os("CALLPREP_WRITE_BAD_CORPUS") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            fs::create_dir_all(&d).unwrap();
+            for (name, bytes) in &files {
+                fs::write(d.join(name), bytes).unwrap();
+            }
+            d
+        }
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/pipeline"),
+    };
+    let regenerate = "regenerate: CALLPREP_WRITE_BAD_CORPUS=$PWD/fuzz/corpus/pipeline \
+         cargo test --release --features fault-injection --test bad_inputs fuzz_seed_corpus";
+    for (name, bytes) in &files {
+        let committed = fs::read(dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: not in {} ({e}); {regenerate}", dir.display()));
+        assert!(
+            &committed == bytes,
+            "{name} differs from the generator's; {regenerate}"
+        );
+    }
+    let wavs = names(&dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".wav"))
+        .count();
+    assert_eq!(
+        wavs,
+        files.len(),
+        "files in {} that the generator does not write",
+        dir.display()
     );
 }
 
