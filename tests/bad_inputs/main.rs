@@ -8,7 +8,8 @@
 //! WAVE_FORMAT_EXTENSIBLE) decode.
 //!
 //! The same generator writes the fuzzer's seed corpus (small variants):
-//! `CALLPREP_WRITE_BAD_CORPUS=fuzz/corpus/pipeline cargo test --test bad_inputs write_bad_corpus`.
+//! `CALLPREP_WRITE_BAD_CORPUS=$PWD/fuzz/corpus/pipeline cargo test --release --features fault-injection --test bad_inputs fuzz_seed_corpus`
+//! (without the variable, that test checks the committed seeds are these bytes).
 //! Files in `fixtures/bad/` (fuzzer regressions) are run too.
 #![cfg(unix)]
 
