@@ -16,9 +16,9 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     let mel = MelExtractor::with_isa(mel_cfg, cfg.isa);
-    let out = OutputDir::open(&cfg.out_dir)?;
     let found = super::inputs(cfg, true)?;
     let items = mel_items(&found)?;
+    let out = OutputDir::open(&cfg.out_dir)?;
     let job = MelJob {
         mel: &mel,
         strict: cfg.strict,

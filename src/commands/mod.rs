@@ -35,7 +35,9 @@ fn settings(cfg: &Config) -> Settings {
 }
 
 /// The inputs: paths given, plus those listed in `--files-from`, discovered
-/// (folders searched; `accept_manifests` for `mel`).
+/// (folders searched; `accept_manifests` for `mel`). Finding nothing at all
+/// (an empty folder, a folder without `.wav`, an empty list) is a usage
+/// error that says where callprep looked and what it reads.
 fn inputs(cfg: &Config, accept_manifests: bool) -> Result<Found> {
     let mut paths = cfg.inputs.clone();
     if let Some(list) = &cfg.files_from {
@@ -43,5 +45,37 @@ fn inputs(cfg: &Config, accept_manifests: bool) -> Result<Found> {
             .map_err(|e| UsageError(format!("cannot read --files-from {}: {e}", list.display())))?;
         paths.extend(more);
     }
-    Ok(input::discover(&paths, accept_manifests))
+    let found = input::discover(&paths, accept_manifests);
+    if found.inputs.is_empty() && found.manifests.is_empty() && found.rejected.is_empty() {
+        return Err(UsageError(nothing_found(&paths, accept_manifests)).into());
+    }
+    Ok(found)
+}
+
+/// What to say when no input was found under `paths`.
+fn nothing_found(paths: &[std::path::PathBuf], accept_manifests: bool) -> String {
+    let mut looked: Vec<String> = paths
+        .iter()
+        .take(3)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > 3 {
+        looked.push(format!("and {} more", paths.len() - 3));
+    }
+    let looked = if looked.is_empty() {
+        "an empty --files-from list".to_string()
+    } else {
+        looked.join(", ")
+    };
+    let what = if accept_manifests {
+        ".wav files or manifest .jsonl files"
+    } else {
+        ".wav files"
+    };
+    format!(
+        "no input found: no {what} in {looked} (folders are searched recursively). \
+         callprep reads WAV only (PCM 8/16/24/32-bit, float, G.711 mu-law/A-law); \
+         convert other audio first, e.g. `sox in.mp3 -r 8000 out.wav` or \
+         `ffmpeg -i in.mp3 -ar 8000 out.wav`"
+    )
 }

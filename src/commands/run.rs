@@ -13,8 +13,8 @@ use crate::stages::mel::MelExtractor;
 pub fn run(cfg: &Config) -> Result<Outcome> {
     let seg = cfg.segment.as_ref().expect("run has segment settings");
     let mel = MelExtractor::with_isa(cfg.mel.as_ref().expect("run has mel settings"), cfg.isa);
-    let out = OutputDir::open(&cfg.out_dir)?;
     let found = super::inputs(cfg, false)?;
+    let out = OutputDir::open(&cfg.out_dir)?;
     let job = SegmentJob {
         seg,
         mel: Some(&mel),

@@ -10,8 +10,8 @@ use crate::jobs::segment::SegmentJob;
 /// Runs `segment`.
 pub fn run(cfg: &Config) -> Result<Outcome> {
     let seg = cfg.segment.as_ref().expect("segment has segment settings");
-    let out = OutputDir::open(&cfg.out_dir)?;
     let found = super::inputs(cfg, false)?;
+    let out = OutputDir::open(&cfg.out_dir)?;
     let job = SegmentJob {
         seg,
         mel: None,

@@ -28,6 +28,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -152,6 +153,9 @@ pub trait Job: Sync {
     /// The item's name in messages and the report.
     fn source<'a>(&self, item: &'a Self::Item) -> &'a str;
 
+    /// The file the item reads (never removed as a stale output).
+    fn input_path<'a>(&self, item: &'a Self::Item) -> &'a Path;
+
     /// Processes one item: its outputs staged through `ctx.storage`.
     fn process(&self, ctx: &Ctx, item: &Self::Item) -> Result<Processed, Failure>;
 
@@ -182,6 +186,8 @@ pub struct OutputDir {
     pub state: PathBuf,
     /// Where its files are written.
     pub storage: Storage,
+    /// What earlier runs wrote here, from their completion records.
+    earlier: resume::Earlier,
     _lock: Lock,
 }
 
@@ -190,6 +196,13 @@ impl OutputDir {
     /// run left behind.
     pub fn open(path: &Path) -> Result<OutputDir> {
         let storage = Storage::Local;
+        if fs::metadata(path).is_ok_and(|m| !m.is_dir()) {
+            return Err(crate::config::UsageError(format!(
+                "-o {}: is a file, not a folder; give a folder for the outputs (it is created if missing)",
+                path.display()
+            ))
+            .into());
+        }
         fs::create_dir_all(path).map_err(|e| {
             EnvError(format!(
                 "cannot create output folder {}: {e}",
@@ -207,10 +220,12 @@ impl OutputDir {
         storage
             .remove_stale_temps(path)
             .map_err(|e| EnvError(format!("cannot clean {}: {e}", path.display())))?;
+        let earlier = resume::Earlier::read(&state);
         Ok(OutputDir {
             path: path.to_path_buf(),
             state,
             storage,
+            earlier,
             _lock: lock,
         })
     }
@@ -228,6 +243,7 @@ pub fn run<J: Job>(
     items: &[J::Item],
     rejected: &[Rejected],
 ) -> Result<Outcome> {
+    let started = Instant::now();
     let params = serde_json::to_string(&parameters)?;
     let params_hash = format!("{:08x}", fnv1a(params.as_bytes()));
     let ctx = Ctx {
@@ -252,7 +268,7 @@ pub fn run<J: Job>(
     progress.finish();
 
     let environment = ctx.aborted() || results.iter().any(|r| matches!(r, Err(f) if f.environment));
-    let (mut totals, mut entries) = write_manifest(out, job, items, &results)?;
+    let (mut totals, mut entries, current) = write_manifest(out, job, items, &results)?;
     for r in rejected {
         totals.files_failed += 1;
         entries.push(FileEntry {
@@ -276,10 +292,22 @@ pub fn run<J: Job>(
     report
         .write(&report_path)
         .map_err(|e| EnvError(format!("cannot write {}: {e}", report_path.display())))?;
+    // After a complete run OUT holds what its manifest lists: files an
+    // earlier run wrote that this one did not are removed (only files
+    // callprep's records name, never an input of this run). Not after an
+    // output error: the run is not complete.
+    let removed = if environment {
+        0
+    } else {
+        let inputs: Vec<&Path> = items.iter().map(|i| job.input_path(i)).collect();
+        out.earlier.remove_stale(&out.path, &current, &inputs)
+    };
     if !settings.quiet {
+        let reused = reused.load(Ordering::Relaxed);
+        let elapsed = started.elapsed().as_secs_f64();
         eprintln!(
             "{}",
-            summary(&totals, reused.load(Ordering::Relaxed), &out.path)
+            summary(&totals, reused, removed, elapsed, &report_path)
         );
     }
     if environment {
@@ -301,27 +329,33 @@ pub fn run<J: Job>(
 }
 
 /// Writes `manifest.jsonl` from the items' records, in input order, and
-/// returns the totals and report entries of the items.
+/// returns the totals and report entries of the items, and the files and
+/// records this run's outputs are.
 fn write_manifest<J: Job>(
     out: &OutputDir,
     job: &J,
     items: &[J::Item],
     results: &[Result<FileStats, Failure>],
-) -> Result<(Totals, Vec<FileEntry>)> {
+) -> Result<(Totals, Vec<FileEntry>, resume::Current)> {
     let mut entries: Vec<FileEntry> = Vec::new();
     let mut totals = Totals::default();
+    let mut current = resume::Current::default();
     let manifest_path = out.path.join("manifest.jsonl");
     let written = out.storage.write_atomic(&manifest_path, |w| {
         for (item, res) in items.iter().zip(results) {
             let (source, id) = (job.source(item).to_string(), job.id(item).to_string());
             match res {
                 Ok(stats) => {
-                    let rec = read_record(&record_path(&out.state, &id))
+                    let rec_path = record_path(&out.state, &id);
+                    let rec = read_record(&rec_path)
                         .ok_or_else(|| io::Error::other(format!("record of {source} vanished")))?;
                     for row in &rec.done.rows {
                         serde_json::to_writer(&mut *w, row).map_err(io::Error::other)?;
                         w.write_all(b"\n")?;
+                        *totals.speech_s_by_role.entry(row.role.clone()).or_default() +=
+                            row.duration;
                     }
+                    current.add(rec_path, &rec.done.written);
                     totals.add(stats);
                     entries.push(FileEntry {
                         source,
@@ -348,26 +382,61 @@ fn write_manifest<J: Job>(
         Ok(())
     });
     written.map_err(|e| EnvError(format!("cannot write {}: {e}", manifest_path.display())))?;
-    Ok((totals, entries))
+    Ok((totals, entries, current))
 }
 
-/// The one-line summary printed at the end of a run.
-fn summary(totals: &Totals, reused: usize, out: &Path) -> String {
-    format!(
-        "callprep: {} input(s): {} ok, {} failed{}; {:.3} h of audio in, {:.3} h in {} chunk(s) out → {}",
+/// The summary printed at the end of a run: inputs, hours of calls in,
+/// hours of speech out per role (channels count separately, so they can
+/// add up to more than the calls), chunks, drops by reason, time and speed,
+/// stale files removed, and where the report is.
+fn summary(
+    totals: &Totals,
+    reused: usize,
+    removed: usize,
+    elapsed_s: f64,
+    report: &Path,
+) -> String {
+    let mut s = format!(
+        "callprep: {} input(s): {} ok, {} failed",
         totals.files_ok + totals.files_failed,
         totals.files_ok,
-        totals.files_failed,
-        if reused > 0 {
-            format!(" ({reused} reused by --resume)")
+        totals.files_failed
+    );
+    if reused > 0 {
+        s += &format!(" ({reused} reused by --resume)");
+    }
+    s += &format!("; {:.3} h of calls in", totals.audio_s / 3600.0);
+    let roles: Vec<String> = totals
+        .speech_s_by_role
+        .iter()
+        .map(|(role, secs)| format!("{role} {:.3} h", secs / 3600.0))
+        .collect();
+    s += &format!(
+        "; speech out: {} in {} chunk(s)",
+        if roles.is_empty() {
+            "none".to_string()
         } else {
-            String::new()
+            roles.join(", ")
         },
-        totals.audio_s / 3600.0,
-        totals.chunk_s / 3600.0,
-        totals.chunks,
-        out.display()
-    )
+        totals.chunks
+    );
+    if !totals.dropped.is_empty() {
+        let dropped: Vec<String> = totals
+            .dropped
+            .iter()
+            .map(|(reason, d)| format!("{} {reason} ({:.1} s)", d.count, d.speech_s))
+            .collect();
+        s += &format!("; dropped: {}", dropped.join(", "));
+    }
+    s += &format!("; {elapsed_s:.2} s");
+    if elapsed_s > 0.0 && totals.audio_s > 0.0 {
+        s += &format!(", {:.0}x realtime", totals.audio_s / elapsed_s);
+    }
+    if removed > 0 {
+        s += &format!("; removed {removed} stale file(s) of an earlier run");
+    }
+    s += &format!(" → {}", report.display());
+    s
 }
 
 /// `callprep: error: SOURCE: MESSAGE [code]`.

@@ -55,6 +55,10 @@ impl Job for MelJob<'_> {
         &item.source
     }
 
+    fn input_path<'a>(&self, item: &'a MelItem) -> &'a Path {
+        &item.path
+    }
+
     fn process(&self, ctx: &Ctx, item: &MelItem) -> Result<Processed, Failure> {
         self.chunk(ctx, item)
     }

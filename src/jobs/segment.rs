@@ -65,6 +65,10 @@ impl Job for SegmentJob<'_> {
         &item.source
     }
 
+    fn input_path<'a>(&self, item: &'a Input) -> &'a std::path::Path {
+        &item.path
+    }
+
     fn process(&self, ctx: &Ctx, input: &Input) -> Result<Processed, Failure> {
         self.file(ctx, input)
     }

@@ -106,6 +106,8 @@ pub struct Totals {
     pub forced_cuts: u64,
     /// Dropped speech by reason.
     pub dropped: BTreeMap<String, DropStat>,
+    /// Seconds of chunks out per channel role (for the summary).
+    pub speech_s_by_role: BTreeMap<String, f64>,
 }
 
 impl Totals {

@@ -1,0 +1,172 @@
+//! The first hour of a new user: what a data scientist with a folder of
+//! calls runs into, on the real binary.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_callprep"))
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn manifest(out: &Path) -> Vec<Value> {
+    fs::read_to_string(out.join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Files under `out/sub`, relative to `out`.
+fn files(out: &Path, sub: &str) -> BTreeSet<String> {
+    let Ok(rd) = fs::read_dir(out.join(sub)) else {
+        return BTreeSet::new();
+    };
+    rd.map(|e| format!("{sub}/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect()
+}
+
+/// An empty folder, or one with no `.wav`, is a usage error (exit 2) that
+/// says where callprep looked, that it reads WAV only, and how to convert;
+/// nothing is created.
+#[test]
+fn no_input_found_is_a_usage_error_that_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    let mp3s = tmp.path().join("mp3s");
+    fs::create_dir_all(&empty).unwrap();
+    fs::create_dir_all(&mp3s).unwrap();
+    fs::write(mp3s.join("call.mp3"), b"ID3\x04\x00").unwrap();
+    for (dir, cmd) in [(&empty, "run"), (&mp3s, "segment"), (&empty, "mel")] {
+        let out = tmp.path().join(format!("out-{cmd}"));
+        let o = run(&[cmd, s(dir), "-o", s(&out)]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd} {}: {err}", dir.display());
+        assert!(err.contains(s(dir)), "names where it looked: {err}");
+        assert!(err.contains("WAV only"), "{err}");
+        assert!(err.contains("sox ") && err.contains("ffmpeg "), "{err}");
+        assert!(!out.exists(), "a usage error creates no output folder");
+    }
+}
+
+/// `-o` naming a file is a usage error that says so.
+#[test]
+fn output_that_is_a_file_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("out.txt");
+    fs::write(&f, b"keep").unwrap();
+    let o = run(&["run", s(&fixtures()), "-o", s(&f)]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a file, not a folder"), "{err}");
+    assert_eq!(fs::read(&f).unwrap(), b"keep");
+}
+
+/// After a second run with other settings into the same OUT, OUT holds
+/// exactly what its manifest lists: the first run's chunks that the second
+/// did not write are removed (the summary counts them), a file callprep did
+/// not write stays, and so do the inputs of a later `mel` into the same OUT.
+#[test]
+fn a_rerun_leaves_exactly_what_its_manifest_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(&["run", s(&fixtures()), "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let first: BTreeSet<String> = files(&out, "wav")
+        .union(&files(&out, "mel"))
+        .cloned()
+        .collect();
+    fs::write(out.join("wav/mine.txt"), b"not callprep's").unwrap();
+
+    let o = run(&["run", s(&fixtures()), "-o", s(&out), "--max-chunk", "5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = manifest(&out);
+    let listed: BTreeSet<String> = rows
+        .iter()
+        .flat_map(|r| {
+            [r["audio_filepath"].as_str(), r["mel_filepath"].as_str()]
+                .into_iter()
+                .flatten()
+                .map(str::to_string)
+        })
+        .collect();
+    let mut on_disk: BTreeSet<String> = files(&out, "wav")
+        .union(&files(&out, "mel"))
+        .cloned()
+        .collect();
+    assert!(
+        on_disk.remove("wav/mine.txt"),
+        "a file callprep did not write stays"
+    );
+    assert_eq!(on_disk, listed, "OUT holds exactly what the manifest lists");
+    let stale = first.difference(&listed).count();
+    assert!(
+        stale > 0,
+        "the settings change must leave stale files to remove"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("removed {stale} stale file(s)")),
+        "{err}"
+    );
+
+    // `mel` on this OUT's manifest into the same OUT: its inputs (the chunk
+    // WAVs) are never removed, though their records are replaced.
+    let wavs = files(&out, "wav");
+    let o = run(&["mel", s(&out.join("manifest.jsonl")), "-o", s(&out), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(files(&out, "wav"), wavs);
+}
+
+/// The summary says hours of calls in, hours of speech per role, chunks,
+/// drops by reason, time and speed, and where the report is.
+#[test]
+fn the_summary_says_what_came_out_per_role() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(&["run", s(&fixtures()), "-o", s(&out)]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "one line when not a terminal: {err}"
+    );
+    let rows = manifest(&out);
+    for role in ["agent", "customer", "mixed"] {
+        let h: f64 = rows
+            .iter()
+            .filter(|r| r["role"] == role)
+            .map(|r| r["duration"].as_f64().unwrap())
+            .sum::<f64>()
+            / 3600.0;
+        assert!(err.contains(&format!("{role} {h:.3} h")), "{role}: {err}");
+    }
+    assert!(err.contains("h of calls in"), "{err}");
+    assert!(
+        err.contains(&format!("in {} chunk(s)", rows.len())),
+        "{err}"
+    );
+    assert!(err.contains("realtime"), "{err}");
+    assert!(err.contains("dropped: "), "{err}");
+    assert!(err.contains(s(&out.join("report.json"))), "{err}");
+}
