@@ -170,3 +170,56 @@ fn the_summary_says_what_came_out_per_role() {
     assert!(err.contains("dropped: "), "{err}");
     assert!(err.contains(s(&out.join("report.json"))), "{err}");
 }
+
+/// `mel` on the manifest of `run --no-wav` (rows that point into the
+/// sources: a stereo call, a mono call at offset 0, a 16 kHz call that
+/// `run` resampled, a mu-law call) computes what `run` computed: the same
+/// `.npy` bytes for every row, with every preset.
+#[test]
+fn mel_on_a_no_wav_manifest_gives_runs_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    for preset in ["telephony", "kaldi", "whisper", "whisper-128"] {
+        let a = tmp.path().join(format!("run-{preset}"));
+        let b = tmp.path().join(format!("mel-{preset}"));
+        let o = run(&[
+            "run",
+            s(&fixtures()),
+            "-o",
+            s(&a),
+            "-q",
+            "--no-wav",
+            "--preset",
+            preset,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let o = run(&[
+            "mel",
+            s(&a.join("manifest.jsonl")),
+            "-o",
+            s(&b),
+            "-q",
+            "--preset",
+            preset,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let rows_a = manifest(&a);
+        let rows_b = manifest(&b);
+        assert_eq!(rows_a.len(), rows_b.len(), "{preset}");
+        let sources: BTreeSet<&str> = rows_a
+            .iter()
+            .map(|r| r["audio_filepath"].as_str().unwrap())
+            .collect();
+        assert!(
+            sources.len() >= 4,
+            "rows point into the sources: {sources:?}"
+        );
+        for r in &rows_a {
+            let id = r["id"].as_str().unwrap();
+            let mine = rows_b.iter().find(|x| x["id"] == id).expect("row kept");
+            assert_eq!(mine["n_frames"], r["n_frames"], "{preset} {id}");
+            let want = fs::read(a.join(r["mel_filepath"].as_str().unwrap())).unwrap();
+            let got = fs::read(b.join(mine["mel_filepath"].as_str().unwrap())).unwrap();
+            assert!(got == want, "{preset} {id}: mel's .npy differs from run's");
+        }
+    }
+}

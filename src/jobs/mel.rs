@@ -21,19 +21,22 @@ use crate::output::report::FileStats;
 use crate::output::{row, ReasonCode, Row, Written};
 use crate::stages::decode;
 use crate::stages::mel::MelExtractor;
+use crate::stages::resample::StreamResampler;
 
-/// One item for the `mel` job: a chunk WAV (or a range of one channel of a
-/// source when the manifest row came from `run --no-wav`).
+/// One item for the `mel` job: one audio file, and the manifest rows that
+/// point into it (none for a chunk WAV given as an input).
 #[derive(Debug, Clone)]
 pub struct MelItem {
     /// Audio file to read.
     pub path: PathBuf,
     /// Name for messages.
     pub source: String,
-    /// Output id (`mel/<id>.npy`).
+    /// The item's id: the output id (`mel/<id>.npy`) of a WAV input, or of
+    /// the first of its rows.
     pub id: String,
-    /// The manifest row this item came from, if any.
-    pub row: Option<Row>,
+    /// The manifest rows that point into this file, sorted by id (their
+    /// ids cleaned); empty for a WAV input.
+    pub rows: Vec<Row>,
 }
 
 /// Computes the features of existing chunks.
@@ -60,7 +63,11 @@ impl Job for MelJob<'_> {
     }
 
     fn process(&self, ctx: &Ctx, item: &MelItem) -> Result<Processed, Failure> {
-        self.chunk(ctx, item)
+        if item.rows.is_empty() {
+            self.chunk(ctx, item)
+        } else {
+            self.rows(ctx, item)
+        }
     }
 }
 
@@ -70,25 +77,7 @@ impl MelJob<'_> {
         let ex = self.mel;
         let t = Instant::now();
         let (mut f, info) = open_input(ctx.storage, &item.path, self.strict)?;
-        let (channel, first, count) = match &item.row {
-            Some(r) if r.offset > 0.0 || info.channels > 1 => {
-                let rate = f64::from(info.sample_rate_hz);
-                let first = (r.offset * rate).round() as u64;
-                let count = (r.duration * rate).round() as u64;
-                (r.channel, first, count)
-            }
-            _ => (0, 0, info.frames()),
-        };
-        if channel >= info.channels {
-            return Err(Failure::new(
-                ReasonCode::BadChannelCount,
-                format!(
-                    "manifest asks for channel {channel} but the file has {}",
-                    info.channels
-                ),
-            ));
-        }
-        if item.row.is_none() && info.channels > 1 {
+        if info.channels > 1 {
             return Err(Failure::new(
                 ReasonCode::NotMono,
                 format!(
@@ -97,6 +86,7 @@ impl MelJob<'_> {
                 ),
             ));
         }
+        let (channel, first, count) = (0, 0, info.frames());
         let first = first.min(info.frames());
         let count = count.min(info.frames() - first);
         std::io::Seek::seek(
@@ -127,26 +117,23 @@ impl MelJob<'_> {
         })?;
 
         let duration = samples.len() as f64 / f64::from(info.sample_rate_hz);
-        let mut row = match &item.row {
-            Some(r) => r.clone(),
-            None => Row {
-                id: item.id.clone(),
-                audio_filepath: String::new(),
-                offset: 0.0,
-                duration,
-                text: String::new(),
-                source: item.source.clone(),
-                channel: 0,
-                role: "mixed".into(),
-                start: 0.0,
-                end: duration,
-                sample_rate: info.sample_rate_hz,
-                mel_filepath: None,
-                n_frames: None,
-                n_mels: None,
-                mel_shape: None,
-                truncated: info.truncated,
-            },
+        let mut row = Row {
+            id: item.id.clone(),
+            audio_filepath: String::new(),
+            offset: 0.0,
+            duration,
+            text: String::new(),
+            source: item.source.clone(),
+            channel: 0,
+            role: "mixed".into(),
+            start: 0.0,
+            end: duration,
+            sample_rate: info.sample_rate_hz,
+            mel_filepath: None,
+            n_frames: None,
+            n_mels: None,
+            mel_shape: None,
+            truncated: info.truncated,
         };
         row.audio_filepath = row::relative_path(&item.path, ctx.out)
             .to_string_lossy()
@@ -179,6 +166,122 @@ impl MelJob<'_> {
     }
 }
 
+impl MelJob<'_> {
+    /// The features of manifest rows that point into one file: a chunk WAV,
+    /// or (rows of `run --no-wav`) a range of one channel of a source. Each
+    /// row's audio is what `run` cut: the row's channel decoded, resampled
+    /// to the row's `sample_rate` when the file has another rate (the whole
+    /// channel through one streaming resampler, as `run` streams it),
+    /// rounded to PCM16, and cut at `offset`/`duration` in that timeline;
+    /// so the `.npy` are `run`'s bytes. Holds one decoded channel at a time.
+    fn rows(&self, ctx: &Ctx, item: &MelItem) -> Result<Processed, Failure> {
+        let ex = self.mel;
+        let t = Instant::now();
+        let (mut f, info) = open_input(ctx.storage, &item.path, self.strict)?;
+        let mut raw = vec![0u8; info.data_len as usize];
+        let got = decode::read_up_to(&mut f, &mut raw).map_err(read_error)?;
+        raw.truncate(got - got % info.block_align);
+        ctx.timings.add(Stage::Decode, t);
+        let staged = Mutex::new(Vec::new());
+        let stage = |st| {
+            staged
+                .lock()
+                .expect("no panic while holding the lock")
+                .push(st)
+        };
+        let mut done = Done {
+            stats: FileStats {
+                format: info.format.name().into(),
+                channels: info.channels,
+                sample_rate: info.sample_rate_hz,
+                duration_s: info.duration_s(),
+                truncated: info.truncated,
+                ..FileStats::default()
+            },
+            ..Done::default()
+        };
+        // (channel, rate) of the samples in `audio`.
+        let mut have: Option<(usize, u32)> = None;
+        let mut audio: Vec<i16> = Vec::new();
+        let mut by_channel: Vec<&Row> = item.rows.iter().collect();
+        by_channel.sort_by_key(|r| (r.channel, r.sample_rate));
+        let mut out_rows = Vec::with_capacity(item.rows.len());
+        for r in by_channel {
+            // A row's `channel` is the source's; a mono file (a chunk WAV,
+            // or a mono source) has only channel 0.
+            let channel = if info.channels == 1 { 0 } else { r.channel };
+            if channel >= info.channels {
+                return Err(Failure::new(
+                    ReasonCode::BadChannelCount,
+                    format!(
+                        "manifest row {} asks for channel {} but the file has {}",
+                        r.id, r.channel, info.channels
+                    ),
+                ));
+            }
+            if have != Some((channel, r.sample_rate)) {
+                audio = channel_at(ctx, &info, &raw, channel, r.sample_rate)?;
+                have = Some((channel, r.sample_rate));
+            }
+            let rate = f64::from(r.sample_rate);
+            let first = ((r.offset * rate).round().max(0.0) as usize).min(audio.len());
+            let count = ((r.duration * rate).round().max(0.0) as usize).min(audio.len() - first);
+            let samples = &audio[first..first + count];
+            let feats = write_features(ctx, ex, samples, r.sample_rate, &r.id, &stage)?;
+            let mut row = r.clone();
+            row.audio_filepath = row::relative_path(&item.path, ctx.out)
+                .to_string_lossy()
+                .replace('\\', "/");
+            row.mel_filepath = Some(feats.rel.clone());
+            row.n_frames = Some(feats.frames);
+            row.n_mels = Some(ex.config().n_mels);
+            row.mel_shape = Some(feats.shape);
+            done.stats.chunks += 1;
+            done.stats.chunk_s += count as f64 / rate;
+            done.written.push(Written {
+                path: feats.rel,
+                bytes: feats.bytes,
+            });
+            out_rows.push(row);
+        }
+        out_rows.sort_by(|a, b| a.id.cmp(&b.id));
+        done.rows = out_rows;
+        Ok(Processed {
+            done,
+            staged: staged.into_inner().expect("lock not poisoned"),
+        })
+    }
+}
+
+/// One channel of `raw` (whole frames) as PCM16 at `rate_hz`: decoded, and
+/// resampled through one streaming resampler when the file has another
+/// rate, exactly as the segment job streams it.
+fn channel_at(
+    ctx: &Ctx,
+    info: &decode::WavInfo,
+    raw: &[u8],
+    channel: usize,
+    rate_hz: u32,
+) -> Result<Vec<i16>, Failure> {
+    let t = Instant::now();
+    let mut dec = Vec::new();
+    decode::decode_channel(info, raw, channel, &mut dec);
+    ctx.timings.add(Stage::Decode, t);
+    if info.sample_rate_hz == rate_hz {
+        return Ok(dec.into_iter().map(decode::to_i16).collect());
+    }
+    let t = Instant::now();
+    let resample_error = |e: crate::stages::resample::ResampleError| {
+        Failure::new(ReasonCode::ResampleError, e.to_string())
+    };
+    let mut r = StreamResampler::new(info.sample_rate_hz, rate_hz).map_err(resample_error)?;
+    let mut res = Vec::new();
+    r.push(&dec, &mut res).map_err(resample_error)?;
+    r.finish(&mut res).map_err(resample_error)?;
+    ctx.timings.add(Stage::Resample, t);
+    Ok(res.into_iter().map(decode::to_i16).collect())
+}
+
 /// `mel` items: WAVs as they are, manifests row by row, sorted by id. Two
 /// items with the same id (case-insensitively) are a usage error.
 pub fn mel_items(found: &Found) -> Result<Vec<MelItem>> {
@@ -189,9 +292,11 @@ pub fn mel_items(found: &Found) -> Result<Vec<MelItem>> {
             path: i.path.clone(),
             source: i.source.clone(),
             id: i.id_base.clone(),
-            row: None,
+            rows: Vec::new(),
         })
         .collect();
+    // Manifest rows, grouped by the file they point into.
+    let mut groups: std::collections::BTreeMap<PathBuf, Vec<Row>> = Default::default();
     for m in &found.manifests {
         let mut text = String::new();
         File::open(m)
@@ -202,25 +307,34 @@ pub fn mel_items(found: &Found) -> Result<Vec<MelItem>> {
             if line.trim().is_empty() {
                 continue;
             }
-            let row: Row = serde_json::from_str(line)
+            let mut row: Row = serde_json::from_str(line)
                 .map_err(|e| UsageError(format!("manifest {} line {}: {e}", m.display(), n + 1)))?;
-            let path = base.join(&row.audio_filepath);
-            let (clean, _) = input::id_base(Path::new(&row.id));
-            items.push(MelItem {
-                source: path.display().to_string(),
-                path,
-                id: clean,
-                row: Some(row),
-            });
+            row.id = input::id_base(Path::new(&row.id)).0;
+            groups
+                .entry(base.join(&row.audio_filepath))
+                .or_default()
+                .push(row);
         }
+    }
+    for (path, mut rows) in groups {
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        items.push(MelItem {
+            source: path.display().to_string(),
+            id: rows[0].id.clone(),
+            path,
+            rows,
+        });
     }
     items.sort_by(|a, b| a.id.cmp(&b.id));
     let mut seen = std::collections::HashSet::new();
-    for i in &items {
-        if !seen.insert(i.id.to_lowercase()) {
+    let ids = items.iter().flat_map(|i| {
+        let own = i.rows.is_empty().then_some(i.id.as_str());
+        own.into_iter().chain(i.rows.iter().map(|r| r.id.as_str()))
+    });
+    for id in ids {
+        if !seen.insert(id.to_lowercase()) {
             return Err(UsageError(format!(
-                "two inputs would write the same features mel/{}.npy; give each chunk once",
-                i.id
+                "two inputs would write the same features mel/{id}.npy; give each chunk once"
             ))
             .into());
         }
