@@ -223,3 +223,52 @@ fn mel_on_a_no_wav_manifest_gives_runs_features() {
         }
     }
 }
+
+/// Rows of `run --no-wav` describe the file they point to: its real rate
+/// and channel count beside the chunk's `sample_rate`, and a path that
+/// resolves (relative to the manifest's folder) to that file. Rows of chunk
+/// WAVs carry neither field.
+#[test]
+fn no_wav_rows_describe_the_source_they_point_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("nowav"), tmp.path().join("wav"));
+    assert!(run(&["run", s(&fixtures()), "-o", s(&a), "-q", "--no-wav"])
+        .status
+        .success());
+    assert!(run(&["run", s(&fixtures()), "-o", s(&b), "-q"])
+        .status
+        .success());
+    let rows = manifest(&a);
+    let mut rates = BTreeSet::new();
+    for r in &rows {
+        let file = a.join(r["audio_filepath"].as_str().unwrap());
+        let spec = hound::WavReader::open(&file)
+            .map(|w| w.spec())
+            .or_else(|_| -> Result<hound::WavSpec, ()> {
+                // hound does not read G.711: take rate and channels from the header.
+                let h = fs::read(&file).unwrap();
+                Ok(hound::WavSpec {
+                    channels: u16::from_le_bytes([h[22], h[23]]),
+                    sample_rate: u32::from_le_bytes([h[24], h[25], h[26], h[27]]),
+                    bits_per_sample: 8,
+                    sample_format: hound::SampleFormat::Int,
+                })
+            })
+            .unwrap();
+        assert_eq!(r["source_sample_rate"], spec.sample_rate, "{r}");
+        assert_eq!(r["source_channels"], spec.channels, "{r}");
+        assert_eq!(r["sample_rate"], 8000, "{r}");
+        assert!(
+            r["channel"].as_u64().unwrap() < u64::from(spec.channels),
+            "{r}"
+        );
+        rates.insert(spec.sample_rate);
+    }
+    assert!(
+        rates.contains(&16000),
+        "the 16 kHz fixture is among the sources"
+    );
+    for r in manifest(&b) {
+        assert!(r.get("source_sample_rate").is_none() && r.get("source_channels").is_none());
+    }
+}

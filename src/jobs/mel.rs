@@ -129,6 +129,8 @@ impl MelJob<'_> {
             start: 0.0,
             end: duration,
             sample_rate: info.sample_rate_hz,
+            source_sample_rate: None,
+            source_channels: None,
             mel_filepath: None,
             n_frames: None,
             n_mels: None,

@@ -301,6 +301,8 @@ impl<'a> FileRun<'a> {
             start: start_s,
             end: end_s,
             sample_rate: rate,
+            source_sample_rate: (!self.job.write_wav).then_some(self.info.sample_rate_hz),
+            source_channels: (!self.job.write_wav).then_some(self.info.channels),
             mel_filepath: None,
             n_frames: None,
             n_mels: None,

@@ -31,8 +31,15 @@ pub struct Row {
     pub start: f64,
     /// Chunk end in the source, seconds.
     pub end: f64,
-    /// Rate of the chunk audio, Hz.
+    /// Rate of the chunk audio, Hz (the pipeline rate).
     pub sample_rate: u32,
+    /// `run --no-wav` only, where `audio_filepath` is the source: its own
+    /// rate, Hz (`offset`/`duration` are seconds in its timeline).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source_sample_rate: Option<u32>,
+    /// `run --no-wav` only: the source's channel count (`channel` picks one).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source_channels: Option<usize>,
     /// Features, relative to OUT.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mel_filepath: Option<String>,
