@@ -83,6 +83,10 @@ pub struct IoArgs {
     /// instead of decoding what is there.
     #[arg(long)]
     pub strict: bool,
+    /// Write absolute paths in the manifest (default: relative to the
+    /// manifest's own folder, NeMo's rule).
+    #[arg(long)]
+    pub absolute_paths: bool,
 }
 
 /// Channel split, VAD and chunking (`run`, `segment`).

@@ -74,6 +74,8 @@ pub struct Config {
     pub timings: bool,
     /// Truncated inputs are errors.
     pub strict: bool,
+    /// Manifest paths are absolute (else relative to the manifest's folder).
+    pub absolute_paths: bool,
     /// Write chunk WAVs (`run --no-wav` turns this off).
     pub write_wav: bool,
     /// Segmentation settings (`run`, `segment`).
@@ -126,6 +128,7 @@ impl Config {
             resume,
             timings,
             strict,
+            absolute_paths,
         } = io;
         let out_dir = match output {
             Some(o) => o,
@@ -153,6 +156,7 @@ impl Config {
             resume,
             timings,
             strict,
+            absolute_paths,
             write_wav,
             segment,
             mel,
@@ -169,6 +173,7 @@ impl Config {
             "mel": self.mel,
             "write_wav": self.write_wav,
             "strict": self.strict,
+            "absolute_paths": self.absolute_paths,
         })
     }
 }

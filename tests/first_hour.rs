@@ -272,3 +272,64 @@ fn no_wav_rows_describe_the_source_they_point_to() {
         assert!(r.get("source_sample_rate").is_none() && r.get("source_channels").is_none());
     }
 }
+
+/// Every path in a manifest is relative to the manifest's own folder
+/// (NeMo's rule), whatever folder callprep ran from, through `segment` and
+/// then `mel`; `--absolute-paths` writes absolute ones.
+#[test]
+fn manifest_paths_resolve_from_the_manifests_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let calls = tmp.path().join("data/calls");
+    fs::create_dir_all(&calls).unwrap();
+    for f in ["call01.wav", "mono01.wav"] {
+        fs::copy(fixtures().join(f), calls.join(f)).unwrap();
+    }
+    let elsewhere = tmp.path().join("work/here");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let in_cwd = |args: &[&str]| {
+        let o = bin().args(args).current_dir(&elsewhere).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    };
+    // Relative arguments, resolved from `elsewhere`.
+    in_cwd(&["segment", "../../data/calls", "-o", "../../out/seg", "-q"]);
+    in_cwd(&[
+        "mel",
+        "../../out/seg/manifest.jsonl",
+        "-o",
+        "../../out/mel",
+        "-q",
+    ]);
+    in_cwd(&[
+        "run",
+        "../../data/calls",
+        "-o",
+        "../../out/abs",
+        "-q",
+        "--absolute-paths",
+    ]);
+    for (sub, absolute) in [("seg", false), ("mel", false), ("abs", true)] {
+        let out = tmp.path().join("out").join(sub);
+        let rows = manifest(&out);
+        assert!(!rows.is_empty(), "{sub}");
+        for r in &rows {
+            for key in ["audio_filepath", "mel_filepath", "source"] {
+                let Some(p) = r.get(key).and_then(Value::as_str) else {
+                    assert_eq!(key, "mel_filepath", "{sub}: {key} missing");
+                    continue;
+                };
+                assert_eq!(Path::new(p).is_absolute(), absolute, "{sub} {key}: {p}");
+                assert!(
+                    out.join(p).is_file(),
+                    "{sub} {key}: {p} does not resolve from {}",
+                    out.display()
+                );
+            }
+            let src = out.join(r["source"].as_str().unwrap());
+            assert_eq!(
+                fs::canonicalize(src).unwrap().parent().unwrap(),
+                fs::canonicalize(&calls).unwrap(),
+                "{sub}: source is the input recording"
+            );
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
     let job = MelJob {
         mel: &mel,
         strict: cfg.strict,
+        absolute_paths: cfg.absolute_paths,
     };
     let settings = super::settings(cfg);
     engine::run(

@@ -21,6 +21,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         write_wav: cfg.write_wav,
         strict: cfg.strict,
         isa: cfg.isa,
+        absolute_paths: cfg.absolute_paths,
     };
     let settings = super::settings(cfg);
     engine::run(

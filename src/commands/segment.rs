@@ -18,6 +18,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         write_wav: true,
         strict: cfg.strict,
         isa: cfg.isa,
+        absolute_paths: cfg.absolute_paths,
     };
     let settings = super::settings(cfg);
     engine::run(

@@ -45,6 +45,8 @@ pub struct MelJob<'a> {
     pub mel: &'a MelExtractor,
     /// Truncated inputs are errors.
     pub strict: bool,
+    /// Manifest paths are absolute (else relative to the manifest's folder).
+    pub absolute_paths: bool,
 }
 
 impl Job for MelJob<'_> {
@@ -123,7 +125,7 @@ impl MelJob<'_> {
             offset: 0.0,
             duration,
             text: String::new(),
-            source: item.source.clone(),
+            source: row::manifest_path(&item.path, ctx.out, self.absolute_paths),
             channel: 0,
             role: "mixed".into(),
             start: 0.0,
@@ -137,10 +139,12 @@ impl MelJob<'_> {
             mel_shape: None,
             truncated: info.truncated,
         };
-        row.audio_filepath = row::relative_path(&item.path, ctx.out)
-            .to_string_lossy()
-            .replace('\\', "/");
-        row.mel_filepath = Some(feats.rel.clone());
+        row.audio_filepath = row::manifest_path(&item.path, ctx.out, self.absolute_paths);
+        row.mel_filepath = Some(row::manifest_path(
+            &ctx.out.join(&feats.rel),
+            ctx.out,
+            self.absolute_paths,
+        ));
         row.n_frames = Some(feats.frames);
         row.n_mels = Some(ex.config().n_mels);
         row.mel_shape = Some(feats.shape);
@@ -231,10 +235,13 @@ impl MelJob<'_> {
             let samples = &audio[first..first + count];
             let feats = write_features(ctx, ex, samples, r.sample_rate, &r.id, &stage)?;
             let mut row = r.clone();
-            row.audio_filepath = row::relative_path(&item.path, ctx.out)
-                .to_string_lossy()
-                .replace('\\', "/");
-            row.mel_filepath = Some(feats.rel.clone());
+            row.audio_filepath = row::manifest_path(&item.path, ctx.out, self.absolute_paths);
+            row.source = row::manifest_path(Path::new(&r.source), ctx.out, self.absolute_paths);
+            row.mel_filepath = Some(row::manifest_path(
+                &ctx.out.join(&feats.rel),
+                ctx.out,
+                self.absolute_paths,
+            ));
             row.n_frames = Some(feats.frames);
             row.n_mels = Some(ex.config().n_mels);
             row.mel_shape = Some(feats.shape);
@@ -312,6 +319,9 @@ pub fn mel_items(found: &Found) -> Result<Vec<MelItem>> {
             let mut row: Row = serde_json::from_str(line)
                 .map_err(|e| UsageError(format!("manifest {} line {}: {e}", m.display(), n + 1)))?;
             row.id = input::id_base(Path::new(&row.id)).0;
+            // `source` is relative to the manifest's folder: resolve it
+            // here, rewrite it relative to the new manifest's folder later.
+            row.source = base.join(&row.source).display().to_string();
             groups
                 .entry(base.join(&row.audio_filepath))
                 .or_default()

@@ -52,6 +52,8 @@ pub struct SegmentJob<'a> {
     /// The instruction-set level of the stereo split (the VAD's and the
     /// mel's are in their configs / extractor).
     pub isa: Isa,
+    /// Manifest paths are absolute (else relative to the manifest's folder).
+    pub absolute_paths: bool,
 }
 
 impl Job for SegmentJob<'_> {
@@ -108,8 +110,9 @@ struct FileRun<'a> {
     job: &'a SegmentJob<'a>,
     input: &'a Input,
     info: WavInfo,
-    /// The input's path relative to OUT (rows point at it with `--no-wav`).
-    source_rel: String,
+    /// The input's path as the manifest writes it (rows point at it with
+    /// `--no-wav`).
+    source_path: String,
     rows: Mutex<Vec<(Row, Vec<Written>)>>,
     staged: Mutex<Vec<Staged>>,
     failure: Mutex<Option<Failure>>,
@@ -139,9 +142,7 @@ impl SegmentJob<'_> {
             job: self,
             input,
             info,
-            source_rel: row::relative_path(&input.path, ctx.out)
-                .to_string_lossy()
-                .replace('\\', "/"),
+            source_path: row::manifest_path(&input.path, ctx.out, self.absolute_paths),
             rows: Mutex::new(Vec::new()),
             staged: Mutex::new(Vec::new()),
             failure: Mutex::new(None),
@@ -280,14 +281,14 @@ impl<'a> FileRun<'a> {
                 .map_err(|e| Failure::write(&e, &path))?;
             self.stage(staged);
             ctx.timings.add(Stage::Write, t);
-            let rel = row::rel_to(ctx.out, &path);
             written.push(Written {
-                path: rel.clone(),
+                path: row::rel_to(ctx.out, &path),
                 bytes: wav::wav_size(job.samples.len()),
             });
-            (rel, 0.0)
+            let listed = row::manifest_path(&path, ctx.out, self.job.absolute_paths);
+            (listed, 0.0)
         } else {
-            (self.source_rel.clone(), start_s)
+            (self.source_path.clone(), start_s)
         };
         let mut row = Row {
             id: job.id.clone(),
@@ -295,7 +296,7 @@ impl<'a> FileRun<'a> {
             offset,
             duration: job.span.len() as f64 / f64::from(rate),
             text: String::new(),
-            source: self.input.source.clone(),
+            source: self.source_path.clone(),
             channel: job.channel,
             role: job.role.clone(),
             start: start_s,
@@ -311,11 +312,13 @@ impl<'a> FileRun<'a> {
         };
         if let Some(ex) = self.job.mel {
             let f = write_features(ctx, ex, &job.samples, rate, &job.id, &|st| self.stage(st))?;
+            let listed =
+                row::manifest_path(&ctx.out.join(&f.rel), ctx.out, self.job.absolute_paths);
             written.push(Written {
-                path: f.rel.clone(),
+                path: f.rel,
                 bytes: f.bytes,
             });
-            row.mel_filepath = Some(f.rel);
+            row.mel_filepath = Some(listed);
             row.n_frames = Some(f.frames);
             row.n_mels = Some(ex.config().n_mels);
             row.mel_shape = Some(f.shape);

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 pub struct Row {
     /// Stable chunk id: `<input id>-<role>-<start sample>`.
     pub id: String,
-    /// Audio to read, relative to OUT (the chunk WAV, or the source with `--no-wav`).
+    /// Audio to read, relative to the manifest's folder (or absolute with
+    /// `--absolute-paths`): the chunk WAV, or the source with `--no-wav`.
     pub audio_filepath: String,
     /// Seconds into `audio_filepath` where the chunk starts (0 for chunk WAVs).
     pub offset: f64,
@@ -21,7 +22,8 @@ pub struct Row {
     pub duration: f64,
     /// Transcript placeholder (filled by a later step).
     pub text: String,
-    /// Input path as given.
+    /// The input recording, relative to the manifest's folder (or absolute
+    /// with `--absolute-paths`).
     pub source: String,
     /// Channel index in the source.
     pub channel: usize,
@@ -40,7 +42,7 @@ pub struct Row {
     /// `run --no-wav` only: the source's channel count (`channel` picks one).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_channels: Option<usize>,
-    /// Features, relative to OUT.
+    /// Features, relative to the manifest's folder (or absolute).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mel_filepath: Option<String>,
     /// Feature frames.
@@ -74,28 +76,42 @@ pub fn rel_to(out: &Path, p: &Path) -> String {
         .replace('\\', "/")
 }
 
+/// `path` as a manifest writes it: relative to the manifest's folder `out`
+/// (NeMo's rule), or absolute; `/` as the separator.
+pub fn manifest_path(path: &Path, out: &Path, absolute: bool) -> String {
+    let p = if absolute {
+        absolute_path(path)
+    } else {
+        relative_path(path, out)
+    };
+    p.to_string_lossy().replace('\\', "/")
+}
+
+/// `path` made absolute (against the current folder) with `.` and `..`
+/// resolved lexically (symlinks are not followed).
+pub fn absolute_path(path: &Path) -> PathBuf {
+    let p = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// `path` relative to the folder `base`, using `..` where needed (both are
 /// made absolute first). Falls back to the absolute path.
 pub fn relative_path(path: &Path, base: &Path) -> PathBuf {
-    let abs = |p: &Path| -> PathBuf {
-        let p = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            std::env::current_dir().unwrap_or_default().join(p)
-        };
-        let mut out = PathBuf::new();
-        for c in p.components() {
-            match c {
-                std::path::Component::ParentDir => {
-                    out.pop();
-                }
-                std::path::Component::CurDir => {}
-                other => out.push(other),
-            }
-        }
-        out
-    };
-    let (p, b) = (abs(path), abs(base));
+    let (p, b) = (absolute_path(path), absolute_path(base));
     let pc: Vec<_> = p.components().collect();
     let bc: Vec<_> = b.components().collect();
     let common = pc.iter().zip(&bc).take_while(|(a, b)| a == b).count();
