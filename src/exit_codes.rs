@@ -19,6 +19,10 @@ pub enum ExitCode {
     Usage = 2,
     /// The environment: output not writable, disk full, folder locked.
     Environment = 3,
+    /// Stopped by SIGINT (Ctrl-C); what completed is written, `--resume` finishes.
+    Interrupted = 130,
+    /// Stopped by SIGTERM; as [`ExitCode::Interrupted`].
+    Terminated = 143,
 }
 
 impl ExitCode {
@@ -27,6 +31,8 @@ impl ExitCode {
         match o {
             Outcome::Ok => ExitCode::Success,
             Outcome::SomeFailed => ExitCode::SomeFailed,
+            Outcome::Interrupted(15) => ExitCode::Terminated,
+            Outcome::Interrupted(_) => ExitCode::Interrupted,
         }
     }
 
@@ -80,6 +86,8 @@ mod tests {
             ExitCode::SomeFailed,
             ExitCode::Usage,
             ExitCode::Environment,
+            ExitCode::Interrupted,
+            ExitCode::Terminated,
         ]
         .map(|c| c as u8);
         assert_eq!(codes, ours);

@@ -17,6 +17,7 @@
 //! new work and ends the run with an environment error.
 
 pub mod commit;
+pub mod interrupt;
 pub mod lock;
 pub mod progress;
 pub mod resume;
@@ -52,6 +53,9 @@ pub enum Outcome {
     Ok,
     /// Some inputs failed; the others are complete (exit 1).
     SomeFailed,
+    /// Stopped by this signal (SIGINT, SIGTERM); what completed is written
+    /// (exit 130 or 143).
+    Interrupted(i32),
 }
 
 /// An environment failure: output not writable, disk full, folder locked (exit 3).
@@ -138,6 +142,26 @@ impl Ctx<'_> {
     /// The run stopped after an output error.
     pub fn aborted(&self) -> bool {
         self.abort.load(Ordering::Relaxed)
+    }
+
+    /// Why no more work may start (an output error, or a signal), as the
+    /// failure of an input that is stopped by it; `None` to go on.
+    pub fn stopped(&self) -> Option<Failure> {
+        if let Some(sig) = interrupt::received() {
+            return Some(Failure::new(
+                ReasonCode::Interrupted,
+                format!(
+                    "not finished: the run was stopped by {}; run the same command with --resume to finish",
+                    interrupt::name(sig)
+                ),
+            ));
+        }
+        self.aborted().then(|| {
+            Failure::new(
+                ReasonCode::Aborted,
+                "not processed: the run stopped after an output error",
+            )
+        })
     }
 }
 
@@ -244,6 +268,7 @@ pub fn run<J: Job>(
     rejected: &[Rejected],
 ) -> Result<Outcome> {
     let started = Instant::now();
+    interrupt::install();
     let params = serde_json::to_string(&parameters)?;
     let params_hash = format!("{:08x}", fnv1a(params.as_bytes()));
     let ctx = Ctx {
@@ -296,7 +321,8 @@ pub fn run<J: Job>(
     // earlier run wrote that this one did not are removed (only files
     // callprep's records name, never an input of this run). Not after an
     // output error: the run is not complete.
-    let removed = if environment {
+    let signal = interrupt::received();
+    let removed = if environment || signal.is_some() {
         0
     } else {
         let inputs: Vec<&Path> = items.iter().map(|i| job.input_path(i)).collect();
@@ -309,6 +335,15 @@ pub fn run<J: Job>(
             "{}",
             summary(&totals, reused, removed, elapsed, &report_path)
         );
+    }
+    if let Some(sig) = signal {
+        eprintln!(
+            "callprep: stopped by {}: {} of {} input(s) complete and in the manifest; run the same command with --resume to finish",
+            interrupt::name(sig),
+            totals.files_ok,
+            items.len()
+        );
+        return Ok(Outcome::Interrupted(sig));
     }
     if environment {
         let msg = results
@@ -527,11 +562,15 @@ impl<J: Job> Each<'_, J> {
         }
         // A stale record must not survive a failed redo.
         let _ = fs::remove_file(&rec_path);
-        if ctx.aborted() {
-            return Err(Failure::new(
-                ReasonCode::Aborted,
-                "not processed: the run stopped after an output error",
-            ));
+        #[cfg(feature = "fault-injection")]
+        if let Some(ms) = std::env::var("CALLPREP_TEST_SLOW_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        if let Some(f) = ctx.stopped() {
+            return Err(f);
         }
         let Processed { done, mut staged } =
             catch_unwind(AssertUnwindSafe(|| self.job.process(ctx, item))).unwrap_or_else(|p| {

@@ -457,11 +457,8 @@ impl<'a> FileRun<'a> {
         let mut remaining = info.data_len;
         let mut short_read = false;
         while remaining > 0 {
-            if ctx.aborted() {
-                return Err(Failure::new(
-                    ReasonCode::Aborted,
-                    "the run stopped after an output error",
-                ));
+            if let Some(f) = ctx.stopped() {
+                return Err(f);
             }
             let t = Instant::now();
             let want = (remaining as usize).min(buf.len());

@@ -55,6 +55,8 @@ pub enum ReasonCode {
     WriteFailed,
     /// Not processed: the run stopped after an output error.
     Aborted,
+    /// Not finished: the run was stopped by Ctrl-C or SIGTERM.
+    Interrupted,
     /// A bug: a panic inside this input's processing, caught.
     InternalError,
     /// (Status `ok`) the file holds no chunk.
@@ -63,7 +65,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in the README's order.
-    pub const ALL: [ReasonCode; 23] = [
+    pub const ALL: [ReasonCode; 24] = [
         ReasonCode::EmptyFile,
         ReasonCode::NotWav,
         ReasonCode::NoFmtChunk,
@@ -85,6 +87,7 @@ impl ReasonCode {
         ReasonCode::BadConfig,
         ReasonCode::WriteFailed,
         ReasonCode::Aborted,
+        ReasonCode::Interrupted,
         ReasonCode::InternalError,
         ReasonCode::NoSpeech,
     ];
@@ -113,6 +116,7 @@ impl ReasonCode {
             ReasonCode::BadConfig => "bad_config",
             ReasonCode::WriteFailed => "write_failed",
             ReasonCode::Aborted => "aborted",
+            ReasonCode::Interrupted => "interrupted",
             ReasonCode::InternalError => "internal_error",
             ReasonCode::NoSpeech => "no_speech",
         }
