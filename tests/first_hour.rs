@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_callprep"))
 }
@@ -395,7 +397,7 @@ fn a_signal_stops_cleanly_and_resume_finishes() {
                 assert!(out.join(r[key].as_str().unwrap()).is_file(), "{r}");
             }
         }
-        let on_disk = files_under(&out);
+        let on_disk: Vec<String> = common::tree(&out).into_keys().collect();
         assert!(!on_disk.iter().any(|p| p.contains(".tmp-")), "{on_disk:?}");
         assert_eq!(
             on_disk.iter().filter(|p| p.starts_with("wav/")).count(),
@@ -418,30 +420,4 @@ fn a_signal_stops_cleanly_and_resume_finishes() {
             "{signal}: resumed manifest"
         );
     }
-}
-
-/// Every file under `dir` (relative, `/`-separated), hidden state excluded.
-#[cfg(all(unix, feature = "fault-injection"))]
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            if rel.starts_with(".callprep") {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(rel);
-            }
-        }
-    }
-    out
 }

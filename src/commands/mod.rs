@@ -12,8 +12,10 @@ pub mod segment;
 use anyhow::Result;
 
 use crate::config::{Config, Job, UsageError};
-use crate::engine::{Outcome, Settings};
+use crate::engine::{self, Outcome, OutputDir, Settings};
 use crate::input::{self, Found};
+use crate::jobs::segment::SegmentJob;
+use crate::stages::mel::MelExtractor;
 
 /// Runs the command `cfg` describes.
 pub fn run(cfg: &Config) -> Result<Outcome> {
@@ -22,6 +24,34 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         Job::Segment => segment::run(cfg),
         Job::Mel => mel::run(cfg),
     }
+}
+
+/// Segments the inputs (`run` and `segment`): features when `mel` is given,
+/// chunk WAVs when `write_wav`.
+fn segment_job(cfg: &Config, mel: Option<&MelExtractor>, write_wav: bool) -> Result<Outcome> {
+    let seg = cfg
+        .segment
+        .as_ref()
+        .expect("run and segment have segment settings");
+    let found = inputs(cfg, false)?;
+    let out = OutputDir::open(&cfg.out_dir)?;
+    let job = SegmentJob {
+        seg,
+        mel,
+        write_wav,
+        strict: cfg.strict,
+        isa: cfg.isa,
+        absolute_paths: cfg.absolute_paths,
+    };
+    let (items, rejected) = (&found.inputs, &found.rejected);
+    engine::run(
+        &out,
+        &settings(cfg),
+        cfg.parameters(),
+        &job,
+        items,
+        rejected,
+    )
 }
 
 /// The engine's run control from the configuration.

@@ -139,15 +139,7 @@ impl MelJob<'_> {
             mel_shape: None,
             truncated: info.truncated,
         };
-        row.audio_filepath = row::manifest_path(&item.path, ctx.out, self.absolute_paths);
-        row.mel_filepath = Some(row::manifest_path(
-            &ctx.out.join(&feats.rel),
-            ctx.out,
-            self.absolute_paths,
-        ));
-        row.n_frames = Some(feats.frames);
-        row.n_mels = Some(ex.config().n_mels);
-        row.mel_shape = Some(feats.shape);
+        self.fill_row(ctx, &mut row, &item.path, &feats);
         let done = Done {
             stats: FileStats {
                 format: info.format.name().into(),
@@ -173,6 +165,17 @@ impl MelJob<'_> {
 }
 
 impl MelJob<'_> {
+    /// Points `row` at its audio file and its features, as the manifest
+    /// writes paths.
+    fn fill_row(&self, ctx: &Ctx, row: &mut Row, audio: &Path, feats: &super::Features) {
+        let listed = |p: &Path| row::manifest_path(p, ctx.out, self.absolute_paths);
+        row.audio_filepath = listed(audio);
+        row.mel_filepath = Some(listed(&ctx.out.join(&feats.rel)));
+        row.n_frames = Some(feats.frames);
+        row.n_mels = Some(self.mel.config().n_mels);
+        row.mel_shape = Some(feats.shape);
+    }
+
     /// The features of manifest rows that point into one file: a chunk WAV,
     /// or (rows of `run --no-wav`) a range of one channel of a source. Each
     /// row's audio is what `run` cut: the row's channel decoded, resampled
@@ -235,16 +238,8 @@ impl MelJob<'_> {
             let samples = &audio[first..first + count];
             let feats = write_features(ctx, ex, samples, r.sample_rate, &r.id, &stage)?;
             let mut row = r.clone();
-            row.audio_filepath = row::manifest_path(&item.path, ctx.out, self.absolute_paths);
             row.source = row::manifest_path(Path::new(&r.source), ctx.out, self.absolute_paths);
-            row.mel_filepath = Some(row::manifest_path(
-                &ctx.out.join(&feats.rel),
-                ctx.out,
-                self.absolute_paths,
-            ));
-            row.n_frames = Some(feats.frames);
-            row.n_mels = Some(ex.config().n_mels);
-            row.mel_shape = Some(feats.shape);
+            self.fill_row(ctx, &mut row, &item.path, &feats);
             done.stats.chunks += 1;
             done.stats.chunk_s += count as f64 / rate;
             done.written.push(Written {
