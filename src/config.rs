@@ -215,19 +215,28 @@ fn segment_config(a: &SegmentArgs, isa: Isa) -> Result<SegmentConfig, UsageError
             return usage(format!("{flag} {v} is too large; use at most 60000 ms"));
         }
     }
+    let chunk = ChunkConfig {
+        min_chunk_s: a.min_chunk,
+        max_chunk_s: a.max_chunk,
+        pad_ms: a.pad_ms,
+        min_silence_ms: a.min_silence_ms,
+        min_speech_ms: a.min_speech_ms,
+        merge_gap_ms: a.merge_gap_ms,
+    };
+    let (min_len, max_len) = chunk.len_bounds(a.sample_rate);
+    if min_len > max_len {
+        return usage(format!(
+            "--min-chunk {} and --max-chunk {} leave no whole number of samples at \
+             --sample-rate {}; widen the range",
+            a.min_chunk, a.max_chunk, a.sample_rate
+        ));
+    }
     let roles = parse_roles(&a.channels)?;
     Ok(SegmentConfig {
         sample_rate_hz: a.sample_rate,
         roles,
         vad,
-        chunk: ChunkConfig {
-            min_chunk_s: a.min_chunk,
-            max_chunk_s: a.max_chunk,
-            pad_ms: a.pad_ms,
-            min_silence_ms: a.min_silence_ms,
-            min_speech_ms: a.min_speech_ms,
-            merge_gap_ms: a.merge_gap_ms,
-        },
+        chunk,
     })
 }
 
@@ -351,6 +360,20 @@ mod tests {
                     "3",
                 ],
                 "--max-chunk",
+            ),
+            (
+                &[
+                    "callprep",
+                    "run",
+                    "x",
+                    "-o",
+                    "o",
+                    "--min-chunk",
+                    "2.00001",
+                    "--max-chunk",
+                    "2.00001",
+                ],
+                "no whole number of samples",
             ),
             (
                 &["callprep", "run", "x", "-o", "o", "--channels", "a,a"],

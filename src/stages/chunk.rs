@@ -43,6 +43,34 @@ pub struct ChunkConfig {
     pub merge_gap_ms: u32,
 }
 
+impl ChunkConfig {
+    /// The shortest and longest chunk in samples at `rate_hz`: a chunk of `n`
+    /// samples lasts `n / rate_hz` seconds (as the manifest's `duration`
+    /// computes it), which must lie within `min_chunk_s..=max_chunk_s`. So the
+    /// minimum is rounded up and the maximum down (ceil/floor of `s × rate`,
+    /// judged on the f64 quotient so that 2.3 s at 8 kHz is 18,400 samples).
+    /// The range is empty (`min > max`) when no whole number of samples fits.
+    pub fn len_bounds(&self, rate_hz: u32) -> (usize, usize) {
+        let r = f64::from(rate_hz);
+        let secs = |n: usize| n as f64 / r;
+        let mut min = (self.min_chunk_s * r).ceil() as usize;
+        while min > 0 && secs(min - 1) >= self.min_chunk_s {
+            min -= 1;
+        }
+        while secs(min) < self.min_chunk_s {
+            min += 1;
+        }
+        let mut max = (self.max_chunk_s * r).floor() as usize;
+        while secs(max + 1) <= self.max_chunk_s {
+            max += 1;
+        }
+        while max > 0 && secs(max) > self.max_chunk_s {
+            max -= 1;
+        }
+        (min, max)
+    }
+}
+
 /// [`ChunkConfig`] converted to samples and frames at one rate and frame size.
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkParams {
@@ -65,8 +93,7 @@ impl ChunkParams {
     pub fn new(cfg: &ChunkConfig, rate_hz: u32, frame_len: usize) -> Self {
         let ms = |v: u32| (u64::from(v) * u64::from(rate_hz) / 1000) as usize;
         let frames = |samples: usize| samples.div_ceil(frame_len);
-        let min_len = (cfg.min_chunk_s * f64::from(rate_hz)).round() as usize;
-        let max_len = (cfg.max_chunk_s * f64::from(rate_hz)).round() as usize;
+        let (min_len, max_len) = cfg.len_bounds(rate_hz);
         let pad = ms(cfg.pad_ms);
         let merge_gap = ms(cfg.merge_gap_ms);
         // A section gap must be longer than anything a chunk can bridge or grow
@@ -597,6 +624,57 @@ mod tests {
         all
     }
 
+    /// The chunk lengths the user asked for, in samples, worked out from the
+    /// settings alone (never from [`ChunkParams`], the code under test).
+    ///
+    /// The rule: `--min-chunk` and `--max-chunk` bound a chunk's duration as
+    /// the manifest writes it, `samples / rate` (f64 division), so a chunk of
+    /// `n` samples has `min_chunk_s <= n / rate <= max_chunk_s`. Where
+    /// `s × rate` is a whole number (the defaults 2 s and 20 s at every rate)
+    /// that is `min_chunk_s × rate <= n <= max_chunk_s × rate`; otherwise the
+    /// shortest chunk has ceil(`min_chunk_s × rate`) samples and the longest
+    /// floor(`max_chunk_s × rate`).
+    fn user_bounds(c: &ChunkConfig, rate: u32) -> (usize, usize) {
+        let r = f64::from(rate);
+        let min = (1..).find(|&n| n as f64 / r >= c.min_chunk_s).unwrap();
+        let max = (1..).find(|&n| (n + 1) as f64 / r > c.max_chunk_s).unwrap();
+        (min, max)
+    }
+
+    #[test]
+    fn user_bounds_follow_the_documented_rule() {
+        let mut c = cfg();
+        assert_eq!(user_bounds(&c, 8000), (16000, 160000));
+        assert_eq!(user_bounds(&c, 16000), (32000, 320000));
+        (c.min_chunk_s, c.max_chunk_s) = (1.5, 4.25);
+        assert_eq!(user_bounds(&c, 8000), (12000, 34000));
+        // 2.3 is a little below 2.3 as an f64; 18400 / 8000 is that same f64.
+        (c.min_chunk_s, c.max_chunk_s) = (2.3, 2.3);
+        assert_eq!(user_bounds(&c, 8000), (18400, 18400));
+        // Not whole samples: round up the minimum, down the maximum.
+        (c.min_chunk_s, c.max_chunk_s) = (1.50004, 4.00006);
+        assert_eq!(user_bounds(&c, 8000), (12001, 32000));
+    }
+
+    /// Every voiced frame must be in a chunk or in `dropped` (with a reason).
+    ///
+    /// The rule holds with forced cuts too: a forced cut splits speech at a
+    /// frame boundary and the two pieces touch (the first ends where the next
+    /// begins), so the cut itself drops nothing; a piece it leaves too short
+    /// to merge or grow is dropped like any other, its speech listed in
+    /// `dropped` as `shorter_than_min_chunk`. Nothing else (no section
+    /// boundary, no pause split) may lose a voiced frame either. A frame
+    /// counts as kept when its first sample is.
+    fn lost_voiced_frame(frames: &[FrameInfo], plan: &Plan) -> Option<usize> {
+        let has = |c: &Span, s: usize| c.start <= s && s < c.end;
+        frames.iter().enumerate().find_map(|(i, fr)| {
+            let s = i * FL;
+            let kept = plan.chunks.iter().any(|c| has(c, s))
+                || plan.dropped.iter().any(|(d, _)| has(d, s));
+            (fr.voiced && !kept).then_some(i)
+        })
+    }
+
     fn secs(s: &Span) -> (f64, f64) {
         (s.start as f64 / RATE as f64, s.end as f64 / RATE as f64)
     }
@@ -668,6 +746,55 @@ mod tests {
         }
         let covered: usize = plan.chunks.iter().map(Span::len).sum();
         assert!(covered >= 50 * 8000, "speech lost: {covered}");
+    }
+
+    #[test]
+    fn speech_one_sample_over_max_is_cut() {
+        // A section of pause-less speech exactly one sample longer than
+        // --max-chunk: it must be cut, whatever ChunkParams computes.
+        let c = cfg();
+        let max = (c.max_chunk_s * f64::from(RATE)) as usize; // 160,000: whole
+        let f = frames_of(&[(true, 21.0)]);
+        let p = ChunkParams::new(&c, RATE, FL);
+        let plan = plan(
+            &f,
+            0,
+            Span {
+                start: 0,
+                end: max + 1,
+            },
+            &p,
+        );
+        assert!(plan.chunks.len() >= 2, "not cut: {:?}", plan.chunks);
+        for ch in &plan.chunks {
+            assert!(ch.len() <= max, "{} samples > {max}: {ch:?}", ch.len());
+        }
+        assert_eq!(plan.forced_cuts, 1);
+    }
+
+    #[test]
+    fn no_voiced_frame_is_lost_away_from_forced_cuts() {
+        // 50 s without a pause (forced cuts), then 24.3 s of speech whose
+        // only inner pause (0.3 s) is where it must be split, then an answer
+        // too short to keep (dropped, with its reason).
+        let f = frames_of(&[
+            (false, 1.0),
+            (true, 50.0),
+            (false, 3.0),
+            (true, 12.0),
+            (false, 0.3),
+            (true, 12.0),
+            (false, 6.0),
+            (true, 0.3),
+            (false, 0.6),
+        ]);
+        let plan = run_stream(&f, &cfg());
+        assert!(plan.forced_cuts >= 2, "{plan:?}");
+        assert!(plan
+            .dropped
+            .iter()
+            .any(|(_, r)| *r == DropReason::ShorterThanMinChunk));
+        assert_eq!(lost_voiced_frame(&f, &plan), None, "{plan:?}");
     }
 
     #[test]
@@ -761,23 +888,20 @@ mod tests {
             let f = frames_of(&runs);
             let total = f.len() * FL;
             let plan = run_stream(&f, &c);
-            let p = ChunkParams::new(&c, RATE, FL);
+            // The bounds come from the settings, not from ChunkParams.
+            let (min_len, max_len) = user_bounds(&c, RATE);
             let mut prev_end = 0;
             for ch in &plan.chunks {
-                prop_assert!(ch.len() >= p.min_len, "short {:?}", ch);
-                prop_assert!(ch.len() <= p.max_len, "long {:?}", ch);
+                prop_assert!(ch.len() >= min_len, "short {:?}: {} < {}", ch, ch.len(), min_len);
+                prop_assert!(ch.len() <= max_len, "long {:?}: {} > {}", ch, ch.len(), max_len);
                 prop_assert!(ch.start >= prev_end, "overlap {:?}", ch);
                 prop_assert!(ch.end <= total, "past the end {:?}", ch);
                 prev_end = ch.end;
             }
-            // Every voiced frame is in a chunk or accounted for as dropped.
-            for (i, fr) in f.iter().enumerate() {
-                if !fr.voiced { continue; }
-                let s = i * FL;
-                let in_chunk = plan.chunks.iter().any(|c| c.start <= s && s < c.end);
-                let in_drop = plan.dropped.iter().any(|(d, _)| d.start <= s && s < d.end);
-                prop_assert!(in_chunk || in_drop || plan.forced_cuts > 0, "frame {} lost", i);
-            }
+            // Every voiced frame is in a chunk or accounted for as dropped,
+            // forced cuts or not (see `lost_voiced_frame` for the rule).
+            let lost = lost_voiced_frame(&f, &plan);
+            prop_assert!(lost.is_none(), "frame {:?} lost (forced cuts {})", lost, plan.forced_cuts);
         }
     }
 }
