@@ -22,6 +22,9 @@ Writes ``fixtures/golden/`` (checked by ``tests/golden.rs``, which needs no Pyth
     - ``kaldi`` (8 kHz inputs): kaldi-native-fbank ``OnlineFbank`` (25/10 ms, povey, dither 0,
       snip_edges false, 80 bins 20 Hz..Nyquist-400, log power), waveform in [-1, 1]
       (Lhotse/icefall convention), native layout [frames, 80];
+    - ``kaldi64`` (8 kHz inputs, preset ``kaldi``): the same features computed in float64 by
+      ``scripts/kaldi_f64.py`` (kaldi-native-fbank computes in float32), so that the test can
+      hold the ``kaldi`` preset to float32 rounding rather than to the reference's noise;
     - ``whisper`` / ``whisper-128`` (16 kHz inputs): transformers ``WhisperFeatureExtractor``
       ``_np_extract_fbank_features`` on the unpadded waveform ([n_mels, n // 160]); for
       ``whisper`` also the 30 s padded ``fe(y, padding="max_length")`` version (``*_pad30``,
@@ -212,6 +215,14 @@ def ref_kaldi(y):
     return out  # [frames, 80]
 
 
+def ref_kaldi64(y):
+    import kaldi_f64
+
+    out = kaldi_f64.fbank(y)
+    assert out.shape == ((len(y) + 40) // 80, 80), (out.shape, len(y))
+    return out  # [frames, 80], float64 (stored as float32)
+
+
 _FE = {}
 
 
@@ -252,12 +263,15 @@ def make_features(inputs):
     ref_lib = {
         "telephony": f"librosa {ver('librosa')} feature.melspectrogram + np.log(max(x, 1e-10)) ({v_np})",
         "kaldi": f"kaldi-native-fbank {ver('kaldi-native-fbank')} OnlineFbank",
+        "kaldi64": f"Kaldi fbank in float64, scripts/kaldi_f64.py ({v_np})",
         "whisper": f"transformers {ver('transformers')} WhisperFeatureExtractor ({v_np})",
     }
     jobs = []  # (name, preset, input key, pad, layout, fn)
     for key in ("short8k", "silence8k", "speech20s_8k"):
         jobs.append((f"telephony_{key}", "telephony", key, None, "mels-first", ref_telephony))
         jobs.append((f"kaldi_{key}", "kaldi", key, None, "frames-first", ref_kaldi))
+    for key in ("short8k", "silence8k", "speech20s_8k"):
+        jobs.append((f"kaldi64_{key}", "kaldi", key, None, "frames-first", ref_kaldi64))
     for key in ("short16k", "silence16k", "speech20s_16k"):
         jobs.append((f"whisper_{key}", "whisper", key, None, "mels-first",
                      lambda y: ref_whisper(y, 80)))
@@ -288,7 +302,10 @@ def make_features(inputs):
             "shape": shape,
             "frames": frames,
             "values": rel(npy),
-            "reference": ref_lib["whisper" if preset.startswith("whisper") else preset],
+            "reference": ref_lib[
+                "whisper" if preset.startswith("whisper")
+                else "kaldi64" if name.startswith("kaldi64_") else preset
+            ],
         })
     return index
 
