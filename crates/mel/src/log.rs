@@ -30,9 +30,9 @@ pub(crate) fn floor(log: LogKind, acc: [f64; BLOCK], dst: &mut [f32; BLOCK]) {
 }
 
 /// The log of `log` in place over floored values: a vectorised
-/// single-precision log (|error| < 1e-6, far below the per-preset tolerances of the golden tests, 2.4e-6 and up
-/// against the references; libm's logf is scalar), times `log10(e)` for
-/// Whisper.
+/// single-precision log (|error| < 1e-6, below the golden tests'
+/// per-preset tolerances against the references, 2.4e-6 and up; libm's
+/// logf is scalar), times `log10(e)` for Whisper.
 #[inline(always)]
 pub(crate) fn log_in_place(log: LogKind, values: &mut [f32]) {
     let scale = match log {
