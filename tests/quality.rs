@@ -241,6 +241,12 @@ fn a_hard_cut_collector_scores_worse() {
         s.boundary_share() > 0.02,
         "the boundary metric did not notice clipping"
     );
+    // The README states the figure: "25 % of its boundaries inside words".
+    assert_eq!(
+        (100.0 * s.boundary_share()).round(),
+        25.0,
+        "update the README's hard-cut figure"
+    );
 }
 
 /// The worker segments all channels of a file together
