@@ -21,6 +21,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The whole job in one pass: decode → split → VAD → chunk → chunk WAVs + mel .npy + manifest.
+    #[command(
+        mut_arg("inputs", |a| a.help("Call recordings: WAV files and folders (searched recursively for .wav in any case)")),
+        after_help = RUN_EXAMPLES
+    )]
     Run {
         #[command(flatten)]
         io: IoArgs,
@@ -34,15 +38,27 @@ pub enum Command {
         no_wav: bool,
     },
     /// decode → split → VAD → chunk: writes chunk WAVs and the manifest, no features.
+    #[command(
+        mut_arg("inputs", |a| a.help("Call recordings: WAV files and folders (searched recursively for .wav in any case)")),
+        after_help = SEGMENT_EXAMPLES
+    )]
     Segment {
         #[command(flatten)]
         io: IoArgs,
         #[command(flatten)]
         seg: SegmentArgs,
+        /// `run` only; refused here with a message (instead of clap's
+        /// "use '-- --no-wav'").
+        #[arg(long, hide = true)]
+        no_wav: bool,
     },
     /// Features for existing chunks: INPUT is chunk WAVs, folders of them, or a
     /// manifest.jsonl written by `segment`; writes .npy files and a manifest
     /// whose rows have `audio_filepath` and `mel_filepath`.
+    #[command(
+        mut_arg("inputs", |a| a.help("Chunks: mono chunk WAVs, folders of them, or manifest .jsonl files written by `segment` or `run`")),
+        after_help = MEL_EXAMPLES
+    )]
     Mel {
         #[command(flatten)]
         io: IoArgs,
@@ -54,11 +70,26 @@ pub enum Command {
     },
 }
 
+const RUN_EXAMPLES: &str = "Examples:
+  callprep run calls/ -o out                      chunk WAVs, log-mels (telephony preset), manifest
+  callprep run calls/ -o out --preset whisper     Whisper's 80-mel features at 16 kHz
+  callprep run calls/ -o out --no-wav             no chunk WAVs: rows point into the calls
+  callprep run calls/ -o out --resume             finish an interrupted run";
+
+const SEGMENT_EXAMPLES: &str = "Examples:
+  callprep segment calls/ -o seg                  chunk WAVs + manifest, no features
+  callprep segment calls/ -o seg --channels=-,customer   customer channel only
+  callprep mel seg/manifest.jsonl -o mel --preset kaldi  then the features";
+
+const MEL_EXAMPLES: &str = "Examples:
+  callprep mel seg/manifest.jsonl -o mel          features of a segment run's chunks
+  callprep mel chunks/ -o mel --preset whisper    features of a folder of mono chunk WAVs
+  callprep mel --preset kaldi --print-config      the resolved parameters as JSON";
+
 /// Inputs, output and run control (all subcommands).
 #[derive(Debug, Args)]
 pub struct IoArgs {
     /// Input WAV files and folders (searched recursively for .wav in any case).
-    /// For `mel`, also manifest .jsonl files.
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Read more input paths from FILE, one per line (`-` = standard input).
@@ -106,7 +137,7 @@ pub struct SegmentArgs {
     )]
     pub channels: String,
     /// WebRTC VAD aggressiveness: 0 keeps the most audio, 3 drops the most non-speech.
-    #[arg(long, value_name = "0..3", default_value_t = 3)]
+    #[arg(long, value_name = "0..3", default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub vad_mode: u8,
     /// VAD frame length in ms: 10, 20 or 30.
     #[arg(long, value_name = "MS", default_value_t = 30)]
@@ -117,10 +148,20 @@ pub struct SegmentArgs {
     #[arg(long, value_enum, value_name = "ENGINE", default_value_t = VadEngine::Rust)]
     pub vad_engine: VadEngine,
     /// Shortest chunk in seconds.
-    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 2.0,
+        allow_negative_numbers = true
+    )]
     pub min_chunk: f64,
     /// Longest chunk in seconds; longer speech is split at its best pause.
-    #[arg(long, value_name = "S", default_value_t = 20.0)]
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 20.0,
+        allow_negative_numbers = true
+    )]
     pub max_chunk: f64,
     /// Silence kept before and after speech, in ms (pre-roll protects soft onsets).
     #[arg(long, value_name = "MS", default_value_t = 200)]
@@ -159,17 +200,17 @@ pub struct MelArgs {
     #[arg(long, value_name = "N")]
     pub n_mels: Option<usize>,
     /// Lowest mel filter edge in Hz (default: from --preset).
-    #[arg(long, value_name = "HZ")]
+    #[arg(long, value_name = "HZ", allow_negative_numbers = true)]
     pub fmin: Option<f64>,
     /// Highest mel filter edge in Hz, ≤ Nyquist (default: from --preset).
-    #[arg(long, value_name = "HZ")]
+    #[arg(long, value_name = "HZ", allow_negative_numbers = true)]
     pub fmax: Option<f64>,
     /// Array layout of the .npy files (default: from --preset).
     #[arg(long, value_enum)]
     pub layout: Option<LayoutArg>,
     /// Zero-pad (or cut) each chunk to this many seconds before the features
     /// (30 reproduces Whisper's 3000-frame input).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub pad_to_seconds: Option<f64>,
 }
 

@@ -109,7 +109,12 @@ impl Config {
                 mel,
                 no_wav,
             } => (Job::Run, io, Some(seg), Some(mel), !no_wav, false),
-            Command::Segment { io, seg } => (Job::Segment, io, Some(seg), None, true, false),
+            Command::Segment { no_wav: true, .. } => {
+                return usage(
+                    "--no-wav is a flag of `run` (its rows then point into the sources); `segment` always writes chunk WAVs",
+                )
+            }
+            Command::Segment { io, seg, .. } => (Job::Segment, io, Some(seg), None, true, false),
             Command::Mel {
                 io,
                 mel,
@@ -341,7 +346,7 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (
                 &["callprep", "run", "x", "-o", "o", "--vad-frame-ms", "25"],
-                "25 ms",
+                "--vad-frame-ms 25 is not supported; use 10, 20 or 30",
             ),
             (
                 &["callprep", "run", "x", "-o", "o", "--sample-rate", "22050"],

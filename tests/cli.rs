@@ -297,7 +297,7 @@ fn usage_errors_exit_2_and_name_the_flag() {
         "25",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("25 ms"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--vad-frame-ms 25"));
     let o = run(&["run", s(&fixtures()), "-o", "/tmp/x", "--fmax", "5000"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--fmax"));

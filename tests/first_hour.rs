@@ -421,3 +421,149 @@ fn a_signal_stops_cleanly_and_resume_finishes() {
         );
     }
 }
+
+/// Every subcommand's `--help` is plain text (no rustdoc links), words its
+/// INPUT for what it reads, and ends with examples.
+#[test]
+fn help_is_plain_and_has_examples() {
+    for (sub, input_word) in [
+        ("run", "Call recordings"),
+        ("segment", "Call recordings"),
+        ("mel", "manifest .jsonl"),
+    ] {
+        let o = run(&[sub, "--help"]);
+        assert_eq!(o.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            !help.contains("[`") && !help.contains("crate::"),
+            "{sub}: {help}"
+        );
+        assert!(help.contains(input_word), "{sub}: {help}");
+        let examples = help
+            .split("Examples:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{sub}: no examples"));
+        assert!(
+            examples.contains(&format!("callprep {sub} ")),
+            "{sub}: {examples}"
+        );
+        if sub != "mel" {
+            assert!(!help.contains("manifest .jsonl files"), "{sub}: {help}");
+        }
+    }
+}
+
+/// Every refused value names the flag, the allowed range and a fix; a flag
+/// of another subcommand is named as such.
+#[test]
+fn refused_values_name_the_flag_and_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let calls = fixtures();
+    let cases: [(&[&str], &[&str]); 7] = [
+        (&["run", "--vad-mode", "7"], &["--vad-mode", "0..=3"]),
+        (
+            &["run", "--vad-frame-ms", "25"],
+            &["--vad-frame-ms 25", "10, 20 or 30"],
+        ),
+        (
+            &["run", "--min-chunk", "-1"],
+            &["--min-chunk -1", "positive"],
+        ),
+        (&["run", "--max-chunk", "-3"], &["--max-chunk -3"]),
+        (
+            &["run", "--sample-rate", "11025"],
+            &["--sample-rate 11025", "8000, 16000, 32000 or 48000"],
+        ),
+        (&["segment", "--no-wav"], &["--no-wav is a flag of `run`"]),
+        (&["mel", "--fmin", "-5"], &["--fmin -5"]),
+    ];
+    for (args, want) in cases {
+        let mut all = args.to_vec();
+        all.extend([s(&calls), "-o", s(&out)]);
+        let o = run(&all);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            !err.contains("use '--"),
+            "{args:?}: clap's tip instead of ours: {err}"
+        );
+        for w in want {
+            assert!(err.contains(w), "{args:?}: want {w:?} in {err}");
+        }
+    }
+}
+
+/// An MP3 renamed `.wav` and an ADPCM WAV fail with a message that says
+/// how to convert them.
+#[test]
+fn unreadable_audio_says_how_to_convert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inp = tmp.path().join("in");
+    fs::create_dir_all(&inp).unwrap();
+    let mut mp3 = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+    mp3.extend_from_slice(&[0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0]);
+    fs::write(inp.join("song.wav"), mp3).unwrap();
+    let mut adpcm = b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00".to_vec();
+    adpcm.extend_from_slice(&[
+        0x11, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x40, 0x1f, 0, 0, 1, 0, 4, 0,
+    ]);
+    adpcm.extend_from_slice(b"data\x04\x00\x00\x00\x01\x02\x03\x04");
+    fs::write(inp.join("adpcm.wav"), adpcm).unwrap();
+    let o = run(&["run", s(&inp), "-o", s(&tmp.path().join("o"))]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let song = err.lines().find(|l| l.contains("song.wav")).unwrap();
+    assert!(
+        song.contains("MP3") && song.contains("sox ") && song.contains("ffmpeg "),
+        "{song}"
+    );
+    assert!(song.ends_with("[not_wav]"), "{song}");
+    let adpcm = err.lines().find(|l| l.contains("adpcm.wav")).unwrap();
+    assert!(
+        adpcm.contains("ffmpeg ") && adpcm.ends_with("[unsupported_encoding]"),
+        "{adpcm}"
+    );
+}
+
+/// The README's Makefile example, extracted verbatim, runs with plain
+/// `make`: both steps, with the binary on PATH.
+#[cfg(unix)]
+#[test]
+fn the_readme_makefile_runs() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = readme
+        .split("```make\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("README has a ```make block");
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("Makefile"), block).unwrap();
+    fs::create_dir_all(tmp.path().join("calls")).unwrap();
+    for f in ["call01.wav", "mono01.wav"] {
+        fs::copy(fixtures().join(f), tmp.path().join("calls").join(f)).unwrap();
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_callprep")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new("make")
+        .current_dir(tmp.path())
+        .env("PATH", path)
+        .output()
+        .expect("GNU make runs the README's example (install it: apt-get install make)");
+    assert!(o.status.success(), "make: {}", stderr(&o));
+    let seg = manifest(&tmp.path().join("out/seg"));
+    let mel = manifest(&tmp.path().join("out/mel"));
+    assert!(!seg.is_empty() && mel.len() == seg.len());
+    for r in &mel {
+        assert!(tmp
+            .path()
+            .join("out/mel")
+            .join(r["mel_filepath"].as_str().unwrap())
+            .is_file());
+    }
+}

@@ -108,7 +108,7 @@ impl WavInfo {
 pub enum DecodeError {
     #[error("file is empty (0 bytes)")]
     Empty,
-    #[error("not a WAV file: {0}")]
+    #[error("not a WAV file: {0}; callprep reads WAV only: convert it first, e.g. `sox in.mp3 -r 8000 out.wav` or `ffmpeg -i in.mp3 -ar 8000 out.wav`")]
     NotRiff(String),
     #[error("RIFF file is not WAVE (form type {0:?})")]
     NotWave(String),
@@ -120,7 +120,7 @@ pub enum DecodeError {
     EmptyData,
     #[error("`fmt ` chunk is {0} bytes; at least 16 are needed")]
     ShortFmt(u32),
-    #[error("unsupported encoding: WAV format tag 0x{tag:04x} ({name}); supported: PCM, IEEE float, G.711 mu-law/A-law, WAVE_FORMAT_EXTENSIBLE")]
+    #[error("unsupported encoding: WAV format tag 0x{tag:04x} ({name}); supported: PCM, IEEE float, G.711 mu-law/A-law, WAVE_FORMAT_EXTENSIBLE; convert it first, e.g. `ffmpeg -i in.wav -ar 8000 -acodec pcm_s16le out.wav`")]
     UnsupportedFormat { tag: u16, name: &'static str },
     #[error("unsupported bits per sample {bits} for {encoding}; supported: {allowed}")]
     BadBits {
