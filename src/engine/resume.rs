@@ -98,8 +98,20 @@ impl Earlier {
             if p.extension().is_none_or(|x| x != "json") {
                 continue;
             }
-            if let Some(rec) = read_record(&p) {
-                e.files.extend(rec.done.written.into_iter().map(|w| w.path));
+            // Only the written list: the rows are not parsed.
+            #[derive(Deserialize)]
+            struct Files {
+                written: Vec<Written>,
+            }
+            #[derive(Deserialize)]
+            struct Listed {
+                done: Files,
+            }
+            let listed = fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Listed>(&b).ok());
+            if let Some(l) = listed {
+                e.files.extend(l.done.written.into_iter().map(|w| w.path));
             }
             e.records.push(p);
         }

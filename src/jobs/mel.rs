@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{open_input, read_error, write_features, BLOCK_FRAMES};
+use super::{open_input, read_error, write_features};
 use crate::config::UsageError;
 use crate::engine::{Ctx, Done, Failure, Job, Processed, Stage};
 use crate::input::{self, Found};
@@ -22,6 +22,7 @@ use crate::output::{row, ReasonCode, Row, Written};
 use crate::stages::decode;
 use crate::stages::mel::MelExtractor;
 use crate::stages::resample::StreamResampler;
+use crate::storage::InputReader;
 
 /// One item for the `mel` job: one audio file, and the manifest rows that
 /// point into it (none for a chunk WAV given as an input).
@@ -88,27 +89,9 @@ impl MelJob<'_> {
                 ),
             ));
         }
-        let (channel, first, count) = (0, 0, info.frames());
-        let first = first.min(info.frames());
-        let count = count.min(info.frames() - first);
-        std::io::Seek::seek(
-            &mut f,
-            std::io::SeekFrom::Start(info.data_offset + first * info.block_align as u64),
-        )
-        .map_err(read_error)?;
-        let mut samples = Vec::with_capacity(count as usize);
-        let mut buf = vec![0u8; BLOCK_FRAMES * info.block_align];
-        let mut left = count;
-        while left > 0 {
-            let want = (left as usize).min(BLOCK_FRAMES) * info.block_align;
-            let got = decode::read_up_to(&mut f, &mut buf[..want]).map_err(read_error)?;
-            let whole = got - got % info.block_align;
-            decode::decode_channel(&info, &buf[..whole], channel, &mut samples);
-            if got < want {
-                break;
-            }
-            left -= (whole / info.block_align) as u64;
-        }
+        let raw = read_audio(&mut f, &info)?;
+        let mut samples = Vec::with_capacity(info.frames() as usize);
+        decode::decode_channel(&info, &raw, 0, &mut samples);
         ctx.timings.add(Stage::Decode, t);
         let staged = Mutex::new(Vec::new());
         let feats = write_features(ctx, ex, &samples, info.sample_rate_hz, &item.id, &|st| {
@@ -187,9 +170,7 @@ impl MelJob<'_> {
         let ex = self.mel;
         let t = Instant::now();
         let (mut f, info) = open_input(ctx.storage, &item.path, self.strict)?;
-        let mut raw = vec![0u8; info.data_len as usize];
-        let got = decode::read_up_to(&mut f, &mut raw).map_err(read_error)?;
-        raw.truncate(got - got % info.block_align);
+        let raw = read_audio(&mut f, &info)?;
         ctx.timings.add(Stage::Decode, t);
         let staged = Mutex::new(Vec::new());
         let stage = |st| {
@@ -255,6 +236,15 @@ impl MelJob<'_> {
             staged: staged.into_inner().expect("lock not poisoned"),
         })
     }
+}
+
+/// The audio bytes of an opened input (the reader at its data), whole
+/// frames only: what the file holds, up to the header's data size.
+fn read_audio(f: &mut InputReader, info: &decode::WavInfo) -> Result<Vec<u8>, Failure> {
+    let mut raw = vec![0u8; info.data_len as usize];
+    let got = decode::read_up_to(f, &mut raw).map_err(read_error)?;
+    raw.truncate(got - got % info.block_align);
+    Ok(raw)
 }
 
 /// One channel of `raw` (whole frames) as PCM16 at `rate_hz`: decoded, and

@@ -46,14 +46,19 @@ pub struct FileStats {
     pub forced_cuts: usize,
 }
 
+/// Adds the drops of `from` to `into`, reason by reason.
+fn merge_dropped(into: &mut BTreeMap<String, DropStat>, from: &BTreeMap<String, DropStat>) {
+    for (k, v) in from {
+        let e = into.entry(k.clone()).or_default();
+        e.count += v.count;
+        e.speech_s += v.speech_s;
+    }
+}
+
 impl FileStats {
     /// Adds `other`'s drops to this input's.
     pub fn add_dropped(&mut self, other: &BTreeMap<String, DropStat>) {
-        for (k, v) in other {
-            let e = self.dropped.entry(k.clone()).or_default();
-            e.count += v.count;
-            e.speech_s += v.speech_s;
-        }
+        merge_dropped(&mut self.dropped, other);
     }
 }
 
@@ -119,11 +124,7 @@ impl Totals {
         self.chunks += s.chunks as u64;
         self.files_truncated += u64::from(s.truncated);
         self.forced_cuts += s.forced_cuts as u64;
-        for (k, v) in &s.dropped {
-            let e = self.dropped.entry(k.clone()).or_default();
-            e.count += v.count;
-            e.speech_s += v.speech_s;
-        }
+        merge_dropped(&mut self.dropped, &s.dropped);
     }
 
     /// The totals as the report writes them (hours, not seconds).
