@@ -3,6 +3,7 @@
 //! - [`row`]: the manifest row ([`Row`]) and the files an input wrote;
 //! - [`report`]: the typed `report.json` ([`report::Report`]) and the
 //!   per-input statistics it sums;
+//! - [`quarantine`]: the rows of chunks the privacy gate removed;
 //! - [`reason`]: the [`ReasonCode`] of every failure;
 //! - [`atomic`]: temp file + durable rename, so no half-written file ever
 //!   carries a final name;
@@ -12,6 +13,7 @@
 
 pub mod atomic;
 pub mod npy;
+pub mod quarantine;
 pub mod reason;
 pub mod report;
 pub mod row;
