@@ -68,6 +68,115 @@ pub enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Pack a dataset into WebDataset tar shards (KEY.json row, KEY.npy, and
+    /// KEY.wav with --with-audio), optionally encrypted with age, into a
+    /// folder or s3://bucket/prefix, with index.json (sizes, SHA-256).
+    #[command(after_help = PACK_EXAMPLES)]
+    Pack(PackArgs),
+    /// Check every shard of a pack against its index.json (size, SHA-256);
+    /// needs no key. Exit 1 names the shards that are wrong.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+    /// Download, decrypt (--identity), check and extract a pack: the rows
+    /// (manifest.jsonl) and their .npy (and .wav) files.
+    #[command(after_help = UNPACK_EXAMPLES)]
+    Unpack(UnpackArgs),
+}
+
+const PACK_EXAMPLES: &str = "Examples:
+  callprep pack mel/ -o shards/                                  plain shards of mel/manifest.jsonl
+  callprep pack filtered.jsonl -o shards/ --shard-size 1000      1000 samples per shard
+  callprep pack mel/ -o s3://train-bucket/ds1 --encrypt-to age1...   encrypted, uploaded
+  callprep pack mel/ -o s3://train-bucket/ds1 --encrypt-to age1... --resume   finish an upload";
+
+const VERIFY_EXAMPLES: &str = "Examples:
+  callprep verify shards/
+  callprep verify s3://train-bucket/ds1 --endpoint https://s3.example.internal";
+
+const UNPACK_EXAMPLES: &str = "Examples:
+  callprep unpack s3://train-bucket/ds1 -o data/ --identity key.txt
+  callprep unpack shards/ -o data/";
+
+/// `callprep pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// What to pack: an output folder of `mel` or `run` (its manifest.jsonl),
+    /// or a manifest .jsonl file (e.g. a filtered one: only its rows are packed).
+    #[arg(value_name = "OUT")]
+    pub source: PathBuf,
+    /// Where the shards and index.json go: a folder or s3://bucket/prefix.
+    #[arg(short, long, value_name = "DEST")]
+    pub output: String,
+    /// Shard size: a number of samples (1000) or bytes with a unit (256MiB, 1GB).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    pub shard_size: String,
+    /// Also pack each chunk's WAV (KEY.wav).
+    #[arg(long)]
+    pub with_audio: bool,
+    /// Encrypt every shard with age to this recipient: an age public key
+    /// (age1...) or an SSH public key (ssh-ed25519 ..., ssh-rsa ...). Repeatable.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<String>,
+    /// Read recipients from FILE, one per line (age's format; # comments).
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+    /// Keep shards already in DEST whose SHA-256 is right; write the rest.
+    #[arg(long)]
+    pub resume: bool,
+    /// Object storage settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Ask the store to encrypt the objects with this KMS key (SSE-KMS).
+    #[arg(long, value_name = "ID")]
+    pub sse_kms_key_id: Option<String>,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `callprep verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The pack: a folder or s3://bucket/prefix holding index.json.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+    /// Object storage settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print only the shards that are wrong.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `callprep unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The pack: a folder or s3://bucket/prefix holding index.json.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+    /// Folder to write manifest.jsonl and the samples' files into.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Key for an encrypted pack: an age identity file (age-keygen) or an
+    /// unencrypted SSH private key.
+    #[arg(long, short = 'i', value_name = "KEYFILE")]
+    pub identity: Option<PathBuf>,
+    /// Object storage settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Object storage (s3://): credentials come from the standard AWS
+/// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, ...).
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// URL of an S3-compatible store (S3 on Outposts, MinIO, Ceph), e.g.
+    /// https://s3.bank.internal:9000 (default: AWS, or AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
 }
 
 const RUN_EXAMPLES: &str = "Examples:
@@ -118,6 +227,10 @@ pub struct IoArgs {
     /// manifest's own folder, NeMo's rule).
     #[arg(long)]
     pub absolute_paths: bool,
+    /// For s3://bucket/prefix inputs: URL of an S3-compatible store (S3 on
+    /// Outposts, MinIO, Ceph); credentials from the AWS environment.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
 }
 
 /// Channel split, VAD and chunking (`run`, `segment`).

@@ -13,6 +13,8 @@ use crate::cli::{Cli, Command, IoArgs, LayoutArg, MelArgs, SegmentArgs};
 use crate::stages::chunk::ChunkConfig;
 use crate::stages::mel::{Layout, MelConfig, PRESETS};
 use crate::stages::vad::VadConfig;
+use crate::storage::object::ObjectOptions;
+use crate::transfer::TransferConfig;
 
 /// Which job to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,6 +26,12 @@ pub enum Job {
     Segment,
     /// Features of existing chunks.
     Mel,
+    /// WebDataset shards of a dataset (issue 20).
+    Pack,
+    /// Check a pack's shards.
+    Verify,
+    /// Extract a pack.
+    Unpack,
 }
 
 /// Channel split, resampling, VAD and chunking settings.
@@ -88,6 +96,10 @@ pub struct Config {
     /// CPU has, or `CALLPREP_ISA`. Never in the report: every level gives
     /// the same bytes.
     pub isa: Isa,
+    /// Object storage settings (`--endpoint`, `--sse-kms-key-id`).
+    pub object: ObjectOptions,
+    /// `pack`, `verify`, `unpack`: their settings.
+    pub transfer: Option<TransferConfig>,
 }
 
 /// A usage error: exit code 2.
@@ -120,6 +132,9 @@ impl Config {
                 mel,
                 print_config,
             } => (Job::Mel, io, None, Some(mel), false, print_config),
+            Command::Pack(a) => return crate::transfer::args::pack(a),
+            Command::Verify(a) => return crate::transfer::args::verify(a),
+            Command::Unpack(a) => return crate::transfer::args::unpack(a),
         };
         let mel = mel.map(|m| mel_config(&m)).transpose()?;
         let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
@@ -134,6 +149,7 @@ impl Config {
             timings,
             strict,
             absolute_paths,
+            endpoint,
         } = io;
         let out_dir = match output {
             Some(o) => o,
@@ -167,6 +183,11 @@ impl Config {
             mel,
             print_config,
             isa,
+            object: ObjectOptions {
+                endpoint,
+                sse_kms_key_id: None,
+            },
+            transfer: None,
         })
     }
 

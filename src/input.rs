@@ -76,7 +76,8 @@ fn path_from_bytes(b: Vec<u8>) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&b).into_owned())
 }
 
-fn is_wav(p: &Path) -> bool {
+/// Whether `p` ends in `.wav` (any case).
+pub fn is_wav(p: &Path) -> bool {
     p.extension()
         .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("wav"))
 }
@@ -90,8 +91,19 @@ fn is_manifest(p: &Path) -> bool {
 /// (for `mel`). A folder contributes every `.wav` below it, named relative to
 /// the folder; a file is named by its file name.
 pub fn discover(paths: &[PathBuf], accept_manifests: bool) -> Found {
+    discover_with(paths, accept_manifests, Vec::new())
+}
+
+/// An input found elsewhere (an object listed under an `s3://` prefix):
+/// the path to open, the path as given (for messages), and its name
+/// relative to what was given (its id comes from that).
+pub type Listed = (PathBuf, String, PathBuf);
+
+/// [`discover`], plus inputs already `listed` (objects in a store); all
+/// get ids, are de-duplicated and sorted together.
+pub fn discover_with(paths: &[PathBuf], accept_manifests: bool, listed: Vec<Listed>) -> Found {
     let mut found = Found::default();
-    let mut raw: Vec<(PathBuf, String, PathBuf)> = Vec::new(); // (path, source, rel)
+    let mut raw: Vec<(PathBuf, String, PathBuf)> = listed; // (path, source, rel)
     for p in paths {
         let source = p.display().to_string();
         let meta = match fs::metadata(p) {

@@ -14,7 +14,9 @@
 //! - [`output`]: the manifest row, the typed report, reason codes, atomic
 //!   files, WAV and `.npy` writers; [`storage`]: the seam inputs are read and
 //!   outputs written through;
-//! - [`exit_codes`]: what the process returns.
+//! - [`exit_codes`]: what the process returns;
+//! - [`transfer`]: `pack`/`verify`/`unpack`, datasets across the perimeter
+//!   as checksummed, encrypted WebDataset shards.
 
 pub use callprep_isa::Isa;
 
@@ -29,3 +31,4 @@ pub mod output;
 pub mod pipeline;
 pub mod stages;
 pub mod storage;
+pub mod transfer;

@@ -6,8 +6,11 @@
 //! [`crate::config::Job`], and a line in [`run()`].
 
 pub mod mel;
+pub mod pack;
 pub mod run;
 pub mod segment;
+pub mod unpack;
+pub mod verify;
 
 use anyhow::Result;
 
@@ -19,10 +22,14 @@ use crate::stages::mel::MelExtractor;
 
 /// Runs the command `cfg` describes.
 pub fn run(cfg: &Config) -> Result<Outcome> {
+    crate::storage::object::configure(cfg.object.clone());
     match cfg.job {
         Job::Run => run::run(cfg),
         Job::Segment => segment::run(cfg),
         Job::Mel => mel::run(cfg),
+        Job::Pack => pack::run(cfg),
+        Job::Verify => verify::run(cfg),
+        Job::Unpack => unpack::run(cfg),
     }
 }
 
@@ -75,7 +82,12 @@ fn inputs(cfg: &Config, accept_manifests: bool) -> Result<Found> {
             .map_err(|e| UsageError(format!("cannot read --files-from {}: {e}", list.display())))?;
         paths.extend(more);
     }
-    let found = input::discover(&paths, accept_manifests);
+    let (objects, paths): (Vec<_>, Vec<_>) = paths.into_iter().partition(|p| {
+        p.to_str()
+            .is_some_and(crate::storage::object::is_object_url)
+    });
+    let listed = crate::storage::object::list_inputs(&objects)?;
+    let found = input::discover_with(&paths, accept_manifests, listed);
     if found.inputs.is_empty() && found.manifests.is_empty() && found.rejected.is_empty() {
         return Err(UsageError(nothing_found(&paths, accept_manifests)).into());
     }

@@ -7,12 +7,20 @@
 //! names ([`Staged`]), made durable and renamed in batches by the engine's
 //! committer ([`Storage::commit`]), or written atomically in one step
 //! ([`Storage::write_atomic`]). Local files use [`crate::output::atomic`].
+//!
+//! Object storage ([`object`]): an input path that is an object URL
+//! (`s3://bucket/key`) opens as an [`InputReader::Object`], streamed by
+//! ranged GETs; [`location::Location`] is a folder or a bucket prefix that
+//! `pack`, `verify` and `unpack` read and write named objects in.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::output::atomic;
+
+pub mod location;
+pub mod object;
 
 pub use crate::output::atomic::Staged;
 
@@ -39,12 +47,15 @@ pub enum Opened {
 pub enum InputReader {
     /// A local file.
     Local(File),
+    /// An object in a store (`s3://…`), read in blocks by ranged GETs.
+    Object(object::ObjectReader),
 }
 
 impl Read for InputReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             InputReader::Local(f) => f.read(buf),
+            InputReader::Object(o) => o.read(buf),
         }
     }
 }
@@ -53,6 +64,7 @@ impl Seek for InputReader {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         match self {
             InputReader::Local(f) => f.seek(pos),
+            InputReader::Object(o) => o.seek(pos),
         }
     }
 }
@@ -61,6 +73,11 @@ impl Storage {
     /// Opens the input at `path` (following symlinks). A path that is not a
     /// regular file is not opened.
     pub fn open(&self, path: &Path) -> io::Result<Opened> {
+        if let Some(url) = path.to_str().filter(|p| object::is_object_url(p)) {
+            let r = object::open(&object::ObjectUrl::parse(url)?)?;
+            let len = r.len();
+            return Ok(Opened::File(InputReader::Object(r), len));
+        }
         match self {
             Storage::Local => {
                 if !fs::metadata(path)?.is_file() {

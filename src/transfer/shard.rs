@@ -1,0 +1,208 @@
+//! Deterministic WebDataset tar shards, written by streaming, and the
+//! SHA-256 hashing that rides along.
+//!
+//! In: samples (sorted by id) and any `Write`. Out: a POSIX/GNU tar whose
+//! members are, per sample, `KEY.json` (the manifest row), `KEY.npy` and,
+//! with audio, `KEY.wav`; every header has mtime 0, uid/gid 0, mode 0644 and
+//! empty user/group names, so the same samples give the same bytes. Each
+//! file is copied through a small buffer: memory does not grow with the
+//! shard.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
+
+use super::plan::Sample;
+
+/// A writer that hashes (SHA-256) and counts what passes through it.
+pub struct HashWriter<W> {
+    inner: W,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            sha: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The inner writer, the hex SHA-256 and the byte count of all written.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, hex(&self.sha.finalize()), self.bytes)
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A reader that hashes (SHA-256) and counts what is read through it.
+pub struct HashReader<R> {
+    inner: R,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> HashReader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        HashReader {
+            inner,
+            sha: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Reads the rest (so the hash covers the whole stream), then returns
+    /// the hex SHA-256 and the byte count.
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((hex(&self.sha.finalize()), self.bytes))
+    }
+}
+
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A tar header with the fixed metadata of every member.
+fn header(size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h
+}
+
+/// Writes the tar of `samples` into `out` and finishes it (the two zero
+/// blocks). A file whose size changed since the plan is an error naming it.
+pub fn write_tar<W: Write>(samples: &[Sample], out: W) -> io::Result<W> {
+    let mut tar = tar::Builder::new(out);
+    for s in samples {
+        let mut h = header(s.row_json.len() as u64);
+        tar.append_data(&mut h, format!("{}.json", s.key), s.row_json.as_slice())?;
+        for m in &s.files {
+            let f = File::open(&m.path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", m.path.display())))?;
+            let now = f.metadata()?.len();
+            if now != m.bytes {
+                return Err(io::Error::other(format!(
+                    "{}: its size changed while packing ({} bytes, was {}); pack again",
+                    m.path.display(),
+                    now,
+                    m.bytes
+                )));
+            }
+            let mut h = header(m.bytes);
+            tar.append_data(&mut h, format!("{}.{}", s.key, m.ext), f.take(m.bytes))?;
+        }
+    }
+    tar.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transfer::plan::Member;
+
+    fn sample(dir: &std::path::Path, id: &str, npy: &[u8]) -> Sample {
+        let p = dir.join(format!("{id}.npy"));
+        std::fs::write(&p, npy).unwrap();
+        let json = format!(
+            r#"{{"id":"{id}","audio_filepath":"a.wav","offset":0.0,"duration":2.0,"text":"","source":"s.wav","channel":0,"role":"agent","start":0.0,"end":2.0,"sample_rate":8000,"mel_filepath":"{id}.npy"}}"#
+        );
+        Sample {
+            id: id.into(),
+            key: id.into(),
+            row: serde_json::from_str(&json).unwrap(),
+            row_json: json.into_bytes(),
+            files: vec![Member {
+                ext: "npy",
+                path: p,
+                bytes: npy.len() as u64,
+            }],
+        }
+    }
+
+    #[test]
+    fn tars_are_deterministic_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = vec![
+            sample(dir.path(), "a-agent-0", &[1u8; 700]),
+            sample(dir.path(), "b-customer-8000", &[2u8; 3]),
+        ];
+        let one = write_tar(&s, Vec::new()).unwrap();
+        let two = write_tar(&s, Vec::new()).unwrap();
+        assert_eq!(one, two);
+        assert_eq!(
+            one.len() as u64,
+            s.iter().map(Sample::tar_bytes).sum::<u64>() + 1024
+        );
+        let mut ar = tar::Archive::new(one.as_slice());
+        let mut seen = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header();
+            assert_eq!(h.mtime().unwrap(), 0);
+            assert_eq!(h.mode().unwrap(), 0o644);
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+            assert_eq!(h.username().unwrap(), Some(""));
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut body = Vec::new();
+            e.read_to_end(&mut body).unwrap();
+            seen.push((name, body.len()));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                ("a-agent-0.json".to_string(), s[0].row_json.len()),
+                ("a-agent-0.npy".to_string(), 700),
+                ("b-customer-8000.json".to_string(), s[1].row_json.len()),
+                ("b-customer-8000.npy".to_string(), 3),
+            ]
+        );
+    }
+
+    #[test]
+    fn hashes_match_a_known_digest() {
+        let mut w = HashWriter::new(Vec::new());
+        w.write_all(b"abc").unwrap();
+        let (inner, sha, n) = w.finish();
+        assert_eq!(inner, b"abc");
+        assert_eq!(n, 3);
+        assert_eq!(
+            sha,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let r = HashReader::new(&b"abc"[..]);
+        assert_eq!(r.finish().unwrap(), (sha, 3));
+    }
+}
