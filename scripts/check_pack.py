@@ -127,6 +127,8 @@ def main():
     last = len(local) - 1
     stem = os.path.basename(local[0]).split("-")[0]
     pattern = os.path.join(args.pack, f"{stem}-{{000000..{last:06d}}}.tar")
+    if shards[0].endswith(".age"):
+        pattern += " (the shards decrypted with `age -d`)"
     if args.nemo_manifest:
         with open(args.nemo_manifest, "w") as f:
             for r in rows:

@@ -77,8 +77,16 @@ pub fn rel_to(out: &Path, p: &Path) -> String {
 }
 
 /// `path` as a manifest writes it: relative to the manifest's folder `out`
-/// (NeMo's rule), or absolute; `/` as the separator.
+/// (NeMo's rule), or absolute; `/` as the separator. An object URL
+/// (`s3://bucket/key`) is written as it is.
 pub fn manifest_path(path: &Path, out: &Path, absolute: bool) -> String {
+    // An object in a store (`s3://…`) is named by its URL.
+    if let Some(url) = path
+        .to_str()
+        .filter(|p| crate::storage::object::is_object_url(p))
+    {
+        return url.to_string();
+    }
     let p = if absolute {
         absolute_path(path)
     } else {

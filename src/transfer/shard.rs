@@ -102,29 +102,126 @@ fn header(size: u64) -> tar::Header {
     h
 }
 
-/// Writes the tar of `samples` into `out` and finishes it (the two zero
-/// blocks). A file whose size changed since the plan is an error naming it.
-pub fn write_tar<W: Write>(samples: &[Sample], out: W) -> io::Result<W> {
-    let mut tar = tar::Builder::new(out);
-    for s in samples {
-        let mut h = header(s.row_json.len() as u64);
-        tar.append_data(&mut h, format!("{}.json", s.key), s.row_json.as_slice())?;
-        for m in &s.files {
-            let f = File::open(&m.path)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", m.path.display())))?;
-            let now = f.metadata()?.len();
-            if now != m.bytes {
+/// Files up to this size are read whole by the prefetch thread; larger
+/// ones are streamed in pieces of this size.
+const PREFETCH_MAX_BYTES: u64 = 4 << 20;
+/// Files read ahead of the writer (memory: at most this many small files).
+const PREFETCH_DEPTH: usize = 16;
+
+/// One member's content, read ahead: whole, or (too large) to be streamed.
+enum Content {
+    Whole(Vec<u8>),
+    Stream(File),
+}
+
+/// Opens `m` and checks its size against the plan.
+fn open_member(m: &super::plan::Member) -> io::Result<File> {
+    let f = File::open(&m.path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", m.path.display())))?;
+    let now = f.metadata()?.len();
+    if now != m.bytes {
+        return Err(io::Error::other(format!(
+            "{}: its size changed while packing ({} bytes, was {}); pack again",
+            m.path.display(),
+            now,
+            m.bytes
+        )));
+    }
+    Ok(f)
+}
+
+/// Reads `m` for the writer (on the prefetch thread).
+fn read_member(m: &super::plan::Member) -> io::Result<Content> {
+    let mut f = open_member(m)?;
+    if m.bytes > PREFETCH_MAX_BYTES {
+        return Ok(Content::Stream(f));
+    }
+    let mut buf = vec![0u8; m.bytes as usize];
+    f.read_exact(&mut buf)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", m.path.display())))?;
+    Ok(Content::Whole(buf))
+}
+
+/// Writes one member: its header (through the tar crate, which also writes
+/// a GNU long-name entry when the name needs one), its content, padding.
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    content: Content,
+    size: u64,
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut h = header(size);
+    // Header only: with no data the crate writes no padding either.
+    tar.append_data(&mut h, name, io::empty())?;
+    let out = tar.get_mut();
+    match content {
+        Content::Whole(b) => out.write_all(&b)?,
+        Content::Stream(f) => {
+            scratch.resize(PREFETCH_MAX_BYTES as usize, 0);
+            let mut f = f.take(size);
+            let mut copied = 0u64;
+            loop {
+                let n = f.read(scratch)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&scratch[..n])?;
+                copied += n as u64;
+            }
+            if copied != size {
                 return Err(io::Error::other(format!(
-                    "{}: its size changed while packing ({} bytes, was {}); pack again",
-                    m.path.display(),
-                    now,
-                    m.bytes
+                    "{name}: the file ended after {copied} of {size} bytes while packing"
                 )));
             }
-            let mut h = header(m.bytes);
-            tar.append_data(&mut h, format!("{}.{}", s.key, m.ext), f.take(m.bytes))?;
         }
     }
+    let pad = (512 - size % 512) % 512;
+    out.write_all(&[0u8; 512][..pad as usize])
+}
+
+/// Writes the tar of `samples` into `out` and finishes it (the two zero
+/// blocks). A file whose size changed since the plan is an error naming it.
+///
+/// A second thread reads the files ahead (up to [`PREFETCH_DEPTH`] small
+/// files, whole), so reading overlaps hashing, encrypting and writing.
+pub fn write_tar<W: Write>(samples: &[Sample], out: W) -> io::Result<W> {
+    let mut tar = tar::Builder::new(out);
+    let mut scratch = Vec::new();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Content>>(PREFETCH_DEPTH);
+        scope.spawn(move || {
+            for m in samples.iter().flat_map(|s| &s.files) {
+                let r = read_member(m);
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for s in samples {
+            append(
+                &mut tar,
+                &format!("{}.json", s.key),
+                Content::Whole(s.row_json.clone()),
+                s.row_json.len() as u64,
+                &mut scratch,
+            )?;
+            for m in &s.files {
+                let content = rx
+                    .recv()
+                    .map_err(|_| io::Error::other("the file reader stopped"))??;
+                append(
+                    &mut tar,
+                    &format!("{}.{}", s.key, m.ext),
+                    content,
+                    m.bytes,
+                    &mut scratch,
+                )?;
+            }
+        }
+        Ok::<(), io::Error>(())
+    })?;
     tar.into_inner()
 }
 
@@ -158,10 +255,26 @@ mod tests {
         let s = vec![
             sample(dir.path(), "a-agent-0", &[1u8; 700]),
             sample(dir.path(), "b-customer-8000", &[2u8; 3]),
+            // Larger than PREFETCH_MAX_BYTES: streamed, not read whole.
+            sample(dir.path(), "c-agent-16000", &vec![3u8; (5 << 20) + 1]),
         ];
         let one = write_tar(&s, Vec::new()).unwrap();
         let two = write_tar(&s, Vec::new()).unwrap();
         assert_eq!(one, two);
+        // The tar crate's own writer gives the same bytes.
+        let mut reference = tar::Builder::new(Vec::new());
+        for x in &s {
+            let mut h = header(x.row_json.len() as u64);
+            reference
+                .append_data(&mut h, format!("{}.json", x.key), x.row_json.as_slice())
+                .unwrap();
+            let mut h = header(x.files[0].bytes);
+            let f = File::open(&x.files[0].path).unwrap();
+            reference
+                .append_data(&mut h, format!("{}.npy", x.key), f)
+                .unwrap();
+        }
+        assert_eq!(one, reference.into_inner().unwrap());
         assert_eq!(
             one.len() as u64,
             s.iter().map(Sample::tar_bytes).sum::<u64>() + 1024
@@ -187,6 +300,8 @@ mod tests {
                 ("a-agent-0.npy".to_string(), 700),
                 ("b-customer-8000.json".to_string(), s[1].row_json.len()),
                 ("b-customer-8000.npy".to_string(), 3),
+                ("c-agent-16000.json".to_string(), s[2].row_json.len()),
+                ("c-agent-16000.npy".to_string(), (5 << 20) + 1),
             ]
         );
     }

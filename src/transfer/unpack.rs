@@ -125,22 +125,7 @@ fn unpack_shard(
         .ok_or_else(|| bad("missing"))?;
     let mut stored = HashReader::new(r);
     let mut staged: Vec<Staged> = Vec::new();
-    let result = (|| {
-        let inner: Box<dyn Read + '_> = match ids {
-            Some(ids) => Box::new(crypt::decrypt(ids, &mut stored).map_err(bad)?),
-            None => Box::new(&mut stored),
-        };
-        let mut plain = HashReader::new(inner);
-        let rows = extract(&mut plain, out, &mut staged)?;
-        let (tar_sha, tar_bytes) = plain.finish().map_err(bad)?;
-        if (tar_sha.as_str(), tar_bytes) != (s.tar_sha256.as_str(), s.tar_bytes) {
-            return Err(bad(format!(
-                "the tar has SHA-256 {tar_sha} ({tar_bytes} bytes), the index says {} ({} bytes)",
-                s.tar_sha256, s.tar_bytes
-            )));
-        }
-        Ok(rows)
-    })();
+    let result = read_tar(&mut stored, s, ids, out, &mut staged);
     let result = result.and_then(|rows| {
         let (sha, bytes) = stored.finish().map_err(bad)?;
         if (sha.as_str(), bytes) != (s.stored_sha256.as_str(), s.stored_bytes) {
@@ -165,6 +150,31 @@ fn unpack_shard(
             Err(e)
         }
     }
+}
+
+/// Decrypts (with `ids`) and extracts the shard read through `stored`;
+/// checks the plain tar's SHA-256 against the index.
+fn read_tar<R: Read>(
+    stored: &mut HashReader<R>,
+    s: &ShardEntry,
+    ids: Option<&Identities>,
+    out: &Path,
+    staged: &mut Vec<Staged>,
+) -> Result<Vec<Vec<u8>>, ShardError> {
+    let inner: Box<dyn Read + '_> = match ids {
+        Some(ids) => Box::new(crypt::decrypt(ids, stored).map_err(bad)?),
+        None => Box::new(stored),
+    };
+    let mut plain = HashReader::new(inner);
+    let rows = extract(&mut plain, out, staged)?;
+    let (tar_sha, tar_bytes) = plain.finish().map_err(bad)?;
+    if (tar_sha.as_str(), tar_bytes) != (s.tar_sha256.as_str(), s.tar_bytes) {
+        return Err(bad(format!(
+            "the tar has SHA-256 {tar_sha} ({tar_bytes} bytes), the index says {} ({} bytes)",
+            s.tar_sha256, s.tar_bytes
+        )));
+    }
+    Ok(rows)
 }
 
 /// Streams the tar's members to staged files; returns the rows.

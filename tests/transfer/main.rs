@@ -507,12 +507,15 @@ fn s3_killed_mid_upload_then_resume_completes_with_identical_bytes() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let first = server.object_path(BUCKET, "ds/shard-000000.tar");
+    // The index appears once the first shard is complete; pack then waits
+    // 1.5 s (the test hook) before the next upload, and the store dies.
+    let first_index = server.object_path(BUCKET, "ds/index.json");
     let t0 = Instant::now();
-    while !first.exists() {
+    while !first_index.exists() {
         assert!(t0.elapsed() < Duration::from_secs(60), "no shard uploaded");
         std::thread::sleep(Duration::from_millis(20));
     }
+    std::thread::sleep(Duration::from_millis(200));
     server.kill();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
