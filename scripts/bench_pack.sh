@@ -28,7 +28,7 @@ for line in open(sys.argv[1] + "/manifest.jsonl"):
     print(json.loads(line)["mel_filepath"])
 PY
 BYTES=$(cd "$DATA" && xargs -d '\n' stat -c %s < "$LIST" | awk '{s+=$1} END {print s}')
-age-keygen -o "$SCRATCH/key.txt" 2>/dev/null
+rm -f "$SCRATCH/key.txt"; age-keygen -o "$SCRATCH/key.txt" 2>/dev/null
 PUB=$(grep -o 'age1[0-9a-z]*' "$SCRATCH/key.txt")
 cat "$DATA"/manifest.jsonl > /dev/null; (cd "$DATA" && xargs -d '\n' cat < "$LIST" > /dev/null)
 declare -A T R

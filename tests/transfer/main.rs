@@ -412,10 +412,13 @@ fn s3_inputs_give_the_same_outputs_as_local_files() {
     let env = server.env();
     let calls = server.root.path().join("inside/calls/2026");
     fs::create_dir_all(&calls).unwrap();
+    // The same layout on disk: ids (and so output names) come from the
+    // path below what was given.
     let local = tempfile::tempdir().unwrap();
+    fs::create_dir_all(local.path().join("2026")).unwrap();
     for f in ["call01.wav", "call02_ulaw.wav"] {
         fs::copy(fixtures().join(f), calls.join(f)).unwrap();
-        fs::copy(fixtures().join(f), local.path().join(f)).unwrap();
+        fs::copy(fixtures().join(f), local.path().join("2026").join(f)).unwrap();
     }
     fs::write(calls.join("notes.txt"), b"not a call").unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -443,7 +446,12 @@ fn s3_inputs_give_the_same_outputs_as_local_files() {
             .collect()
     };
     assert!(!files(&ta).is_empty());
-    assert_eq!(files(&ta), files(&tb), "chunk WAVs and .npy byte for byte");
+    assert!(
+        files(&ta) == files(&tb),
+        "chunk WAVs and .npy byte for byte: {:?} vs {:?}",
+        files(&ta).keys().collect::<Vec<_>>(),
+        files(&tb).keys().collect::<Vec<_>>()
+    );
     let strip = |t: &BTreeMap<String, Vec<u8>>| -> Vec<Value> {
         String::from_utf8(t["manifest.jsonl"].clone())
             .unwrap()
@@ -491,7 +499,7 @@ fn s3_killed_mid_upload_then_resume_completes_with_identical_bytes() {
     let ep = server.endpoint.clone();
     let mut env_slow = env.clone();
     env_slow.push(("CALLPREP_TEST_PACK_PAUSE_MS", "1500".into()));
-    let mut child = bin()
+    let child = bin()
         .args([
             "pack",
             s(&mel),
