@@ -183,7 +183,7 @@ fn append<W: Write>(
 /// Writes the tar of `samples` into `out` and finishes it (the two zero
 /// blocks). A file whose size changed since the plan is an error naming it.
 ///
-/// A second thread reads the files ahead (up to [`PREFETCH_DEPTH`] small
+/// A second thread reads the files ahead (up to 16 small
 /// files, whole), so reading overlaps hashing, encrypting and writing.
 pub fn write_tar<W: Write>(samples: &[Sample], out: W) -> io::Result<W> {
     let mut tar = tar::Builder::new(out);
