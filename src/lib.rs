@@ -14,6 +14,7 @@
 //! - [`output`]: the manifest row, the typed report, reason codes, atomic
 //!   files, WAV and `.npy` writers; [`storage`]: the seam inputs are read and
 //!   outputs written through;
+//! - [`privacy`]: the personal-data detectors `filter` runs on transcripts;
 //! - [`exit_codes`]: what the process returns.
 
 pub use callprep_isa::Isa;
@@ -27,5 +28,6 @@ pub mod input;
 pub mod jobs;
 pub mod output;
 pub mod pipeline;
+pub mod privacy;
 pub mod stages;
 pub mod storage;
