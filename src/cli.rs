@@ -68,6 +68,12 @@ pub enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Privacy gate after the STT: fills `text` from the transcripts and
+    /// removes chunks whose transcript holds personal data (card, IIN/BIN,
+    /// phone, IBAN, e-mail) or whose id is on a drop list. Writes OUT's
+    /// manifest.jsonl (kept rows), quarantine.jsonl and report.json.
+    #[command(after_help = FILTER_EXAMPLES)]
+    Filter(FilterArgs),
 }
 
 const RUN_EXAMPLES: &str = "Examples:
@@ -85,6 +91,49 @@ const MEL_EXAMPLES: &str = "Examples:
   callprep mel seg/manifest.jsonl -o mel          features of a segment run's chunks
   callprep mel chunks/ -o mel --preset whisper    features of a folder of mono chunk WAVs
   callprep mel --preset kaldi --print-config      the resolved parameters as JSON";
+
+const FILTER_EXAMPLES: &str = "Examples:
+  callprep filter seg/manifest.jsonl -o clean --transcripts stt.jsonl
+  callprep filter seg/manifest.jsonl -o clean --transcripts stt.jsonl --drop-ids ner_flagged.txt
+  callprep filter seg/manifest.jsonl -o clean --transcripts stt.jsonl --rules card,iin --require-text
+  callprep mel clean/manifest.jsonl -o mel        then the features of the kept chunks";
+
+/// `filter`: the manifest, the transcripts, the drop list and the rules.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// The manifest.jsonl to filter (written by `segment` or `run`).
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Output folder (created if missing); not the manifest's own folder.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// The STT's transcripts, JSON Lines: `{"id": ..., "text": ...}`, or rows
+    /// keyed by `audio_filepath` (a NeMo manifest; `pred_text` is read
+    /// before `text`).
+    #[arg(long, value_name = "T.jsonl")]
+    pub transcripts: Option<PathBuf>,
+    /// Chunk ids to drop (an external NER's list): one id a line, blank
+    /// lines and `#` comments ignored.
+    #[arg(long, value_name = "FILE")]
+    pub drop_ids: Option<PathBuf>,
+    /// The detectors to run, comma-separated (`none` for only --drop-ids).
+    #[arg(
+        long,
+        value_name = "RULES",
+        default_value = "card,iin,phone,iban,email"
+    )]
+    pub rules: String,
+    /// Drop chunks that have no transcript (reason `no_text`); by default
+    /// they are kept with `text: ""`.
+    #[arg(long)]
+    pub require_text: bool,
+    /// Write absolute paths in the manifest (default: relative to OUT).
+    #[arg(long)]
+    pub absolute_paths: bool,
+    /// No summary; errors are still printed.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
 
 /// Inputs, output and run control (all subcommands).
 #[derive(Debug, Args)]

@@ -24,6 +24,8 @@ pub enum Job {
     Segment,
     /// Features of existing chunks.
     Mel,
+    /// The privacy gate over a manifest and its transcripts.
+    Filter,
 }
 
 /// Channel split, resampling, VAD and chunking settings.
@@ -88,7 +90,12 @@ pub struct Config {
     /// CPU has, or `CALLPREP_ISA`. Never in the report: every level gives
     /// the same bytes.
     pub isa: Isa,
+    /// `filter`'s settings.
+    pub filter: Option<FilterConfig>,
 }
+
+mod filter;
+pub use filter::FilterConfig;
 
 /// A usage error: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +109,10 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
 impl Config {
     /// Validates the raw arguments.
     pub fn from_cli(cli: Cli) -> Result<Config, UsageError> {
+        let filter = match &cli.command {
+            Command::Filter(a) => Some(filter::filter_config(a)?),
+            _ => None,
+        };
         let (job, io, seg, mel, write_wav, print_config) = match cli.command {
             Command::Run {
                 io,
@@ -120,6 +131,7 @@ impl Config {
                 mel,
                 print_config,
             } => (Job::Mel, io, None, Some(mel), false, print_config),
+            Command::Filter(a) => (Job::Filter, filter::io_args(a), None, None, false, false),
         };
         let mel = mel.map(|m| mel_config(&m)).transpose()?;
         let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
@@ -167,6 +179,7 @@ impl Config {
             mel,
             print_config,
             isa,
+            filter,
         })
     }
 

@@ -5,6 +5,7 @@
 //! A new command: a file here, a variant in [`crate::cli::Command`] and
 //! [`crate::config::Job`], and a line in [`run()`].
 
+pub mod filter;
 pub mod mel;
 pub mod run;
 pub mod segment;
@@ -23,6 +24,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         Job::Run => run::run(cfg),
         Job::Segment => segment::run(cfg),
         Job::Mel => mel::run(cfg),
+        Job::Filter => filter::run(cfg),
     }
 }
 
