@@ -455,3 +455,78 @@ fn usage_errors_name_the_flag() {
     );
     assert_eq!(tree(&seg), before);
 }
+
+/// Rows of `run --no-wav` (with features): `mel_filepath` is rewritten and
+/// still names the same `.npy`; transcripts keyed by the shared source file
+/// match no chunk (said on stderr, even with -q), ids do.
+#[test]
+fn run_manifest_with_features_and_shared_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls/call02.wav");
+    let ran = tmp.path().join("ran");
+    let o = run(&["run", s(&fx), "-o", s(&ran), "--no-wav", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = read_jsonl(&ran.join("manifest.jsonl"));
+    assert!(rows.len() >= 2);
+    let t_path = tmp.path().join("t.jsonl");
+    write_lines(
+        &t_path,
+        &[
+            json!({"audio_filepath": s(&fx), "text": "общий файл"}),
+            json!({"id": rows[1]["id"], "text": "ИИН 850315300128"}),
+        ],
+    );
+    let out = tmp.path().join("deep/clean");
+    let o = run(&[
+        "filter",
+        s(&ran.join("manifest.jsonl")),
+        "-o",
+        s(&out),
+        "--transcripts",
+        s(&t_path),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: 1 transcript row(s)"), "{err}");
+    let kept = read_jsonl(&out.join("manifest.jsonl"));
+    assert_eq!(kept.len(), rows.len() - 1);
+    assert!(kept.iter().all(|r| r["text"] == ""));
+    assert!(kept.iter().all(|r| r["id"] != rows[1]["id"]));
+    let r0 = &kept[0];
+    assert_eq!(r0["id"], rows[0]["id"]);
+    let mel = r0["mel_filepath"].as_str().unwrap();
+    assert!(mel.starts_with("../../ran/mel/"), "{mel}");
+    assert_eq!(
+        fs::read(out.join(mel)).unwrap(),
+        fs::read(ran.join(rows[0]["mel_filepath"].as_str().unwrap())).unwrap()
+    );
+    assert_eq!(r0["offset"], rows[0]["offset"]);
+    assert_eq!(r0["source_channels"], rows[0]["source_channels"]);
+    let q = read_jsonl(&out.join("quarantine.jsonl"));
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        (q[0]["id"].clone(), q[0]["reason"].clone()),
+        (rows[1]["id"].clone(), json!("iin"))
+    );
+}
+
+/// `filter --help` is plain text and ends with examples.
+#[test]
+fn help_has_examples() {
+    let o = run(&["filter", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(!help.contains("[`") && !help.contains("crate::"), "{help}");
+    for want in [
+        "MANIFEST",
+        "--transcripts",
+        "--drop-ids",
+        "--rules",
+        "--require-text",
+    ] {
+        assert!(help.contains(want), "{want}: {help}");
+    }
+    let examples = help.split("Examples:").nth(1).expect("examples");
+    assert!(examples.contains("callprep filter "), "{examples}");
+}

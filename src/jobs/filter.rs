@@ -96,6 +96,17 @@ pub fn run(
     let out = OutputDir::open(out_dir)?;
     let decided = decide(cfg, &inputs, &out.path, absolute_paths)?;
     write(&out, cfg, absolute_paths, &decided)?;
+    let unused = decided.totals.transcripts_unused;
+    if unused > 0 {
+        // Always said (even with -q): chunks whose transcript was not found
+        // are kept unchecked.
+        eprintln!(
+            "callprep: warning: {unused} transcript row(s) of {} match no chunk of the manifest \
+             (keys: the chunk's id, or its own audio_filepath relative to the transcripts' folder; \
+             rows of `run --no-wav` share their source, so key those by id)",
+            cfg.transcripts.display()
+        );
+    }
     if !quiet {
         eprintln!("{}", summary(&decided.totals, &out.path));
     }

@@ -161,3 +161,18 @@ fn controls_stay() {
         "",
     ]);
 }
+
+/// Long runs of numbers stay linear in time and match nothing by accident.
+#[test]
+fn long_runs_are_bounded() {
+    let many_groups = "12 ".repeat(20_000);
+    let many_digits = "7 ".repeat(20_000);
+    assert_eq!(hits(&many_groups), vec![]);
+    assert_eq!(hits(&many_digits), vec![]);
+    assert_eq!(hits(&"пять ".repeat(5_000)), vec![]);
+    // The same card inside a long run is still found.
+    assert_eq!(
+        hits(&format!("{many_groups} 4400 4301 2345 6789")),
+        vec![Rule::Card]
+    );
+}
