@@ -12,26 +12,31 @@
 //!
 //! 1. **Screen**, per block of [`BLOCK_MS`] (102 samples at 8 kHz): the
 //!    block's energy must reach a floor (−40 dBFS, 10 dB under the quietest
-//!    tone accepted); then 8 Goertzel filters on the row (697–941 Hz) and
-//!    column (1209–1633 Hz) frequencies; the strongest row and column must
+//!    tone accepted); then the powers at the row (697–941 Hz) and column
+//!    (1209–1633 Hz) frequencies (a DFT bin each, as a Goertzel filter
+//!    gives); the strongest row and column must
 //!    each reach the tone floor, be within the twist limits (column up to
 //!    6 dB louder, row up to 10 dB louder), dominate the other filters of
 //!    their group by 6 dB, and carry 70 % of the block's energy together.
 //! 2. **Verify**, when two consecutive blocks screen as the same digit (a
 //!    tone of ≥ 40 ms always covers two whole blocks; one of < 23 ms never
 //!    does): over the two blocks (Hann window) the level must be steady
-//!    (each sixteenth of the window holds ≥ 40 % of the mean power, so a
-//!    tone shorter than the window fails), the two tones (at the frequencies found) must carry
+//!    (each eighth of the window holds ≥ 40 % of the mean power), the two tones (at the frequencies found) must carry
 //!    93 % of the window's power (a tone that fills only m of the window's
 //!    n samples carries m/n: a tone of < 23 ms fails), the column tone's second harmonic must be 20 dB down, and a fine
 //!    frequency search (0.5 % steps over ±5 %) must find each tone within
 //!    ±2.5 % of its nominal frequency: ±1.5 % is accepted and ±3.5 %
 //!    rejected with a margin on both sides.
 //!
-//! Levels are in dBFS of a sine (0 dBFS = a full-scale sine). Work per
-//! sample is one multiply-add per filter for 8 filters on blocks that pass
-//! the energy floor; the verification runs only on candidate pairs (rare
-//! outside real tones). No allocation after [`DtmfDetector::new`].
+//! Levels are in dBFS of a sine (0 dBFS = a full-scale sine). Cost: only
+//! every other block is screened (a tone of ≥ 40 ms covers two whole
+//! consecutive blocks, one of them even; the neighbours of a candidate are
+//! screened too), a block under the energy floor stops after its energy,
+//! and the 8 tone powers are correlations with precomputed cosines and
+//! sines (16 multiply-adds per sample in independent sums, which
+//! vectorise, instead of Goertzel's serial recursion). The verification
+//! runs only on candidate pairs (rare outside real tones). No allocation
+//! after [`DtmfDetector::new`].
 
 use std::ops::Range;
 
@@ -83,8 +88,6 @@ pub struct DtmfDetector {
     /// The 8 nominal frequencies: 4 rows then 4 columns.
     tones_hz: [f32; 8],
     block_len: usize,
-    /// Goertzel coefficients `2 cos(2π f / rate)`: 4 rows then 4 columns.
-    coefs: [f32; 8],
     /// Fine-search coefficients per tone (8 × [`FINE_POINTS`]).
     fine: Vec<[f32; FINE_POINTS]>,
     /// Second-harmonic coefficients per tone (0: not checked; rows, and
@@ -101,8 +104,13 @@ pub struct DtmfDetector {
     window: Vec<i16>,
     /// Windowed samples (scratch of the verification).
     scratch: Vec<f32>,
-    /// The previous whole block's screened digit.
-    prev_digit: Option<u8>,
+    /// What screening said of the previous whole block.
+    prev_digit: Screened,
+    /// Correlation tables: `cos` then `sin` of each of the 8 tones over one
+    /// block (16 × `block_len`).
+    tables: Vec<f32>,
+    /// One block as `f32` (scratch of the screen).
+    block_f32: Vec<f32>,
     /// Whole blocks analysed so far.
     blocks: usize,
     /// Detected spans, in order, merged when they touch.
@@ -119,11 +127,9 @@ impl DtmfDetector {
         let block_len = ((BLOCK_MS / 1000.0) * f64::from(rate)).round() as usize;
         let tones: Vec<f32> = ROWS_HZ.iter().chain(&COLS_HZ).copied().collect();
         let coef = |f: f32| 2.0 * (2.0 * std::f32::consts::PI * f / rate).cos();
-        let mut coefs = [0.0; 8];
         let mut harmonic = [0.0; 8];
         let mut fine = Vec::with_capacity(8);
         for (k, &f) in tones.iter().enumerate() {
-            coefs[k] = coef(f);
             // Rows: 2 × 697 and 2 × 770 Hz lie 1.5 bins from a column tone,
             // whose leakage would fail the check; columns only.
             harmonic[k] = if k >= 4 && 2.0 * f < rate / 2.0 {
@@ -138,6 +144,13 @@ impl DtmfDetector {
             }
             fine.push(row);
         }
+        let mut tables = Vec::with_capacity(16 * block_len);
+        for phase in [0.0, -std::f64::consts::FRAC_PI_2] {
+            for &f in &tones {
+                let w = 2.0 * std::f64::consts::PI * f64::from(f) / f64::from(rate);
+                tables.extend((0..block_len).map(|i| (w * i as f64 + phase).cos() as f32));
+            }
+        }
         let n = 2 * block_len;
         let hann: Vec<f32> = (0..n)
             .map(|i| {
@@ -150,7 +163,6 @@ impl DtmfDetector {
             rate_hz: rate,
             tones_hz: std::array::from_fn(|k| tones[k]),
             block_len,
-            coefs,
             fine,
             harmonic,
             hann,
@@ -158,7 +170,9 @@ impl DtmfDetector {
             cur: Vec::with_capacity(block_len),
             window: vec![0; n],
             scratch: vec![0.0; n],
-            prev_digit: None,
+            prev_digit: Screened::None,
+            tables,
+            block_f32: vec![0.0; block_len],
             blocks: 0,
             spans: Vec::new(),
             finished: false,
@@ -229,25 +243,46 @@ impl DtmfDetector {
             .any(|s| s.start < range.end && range.start < s.end)
     }
 
-    /// One whole block.
+    /// One whole block. Even blocks are always screened; an odd block only
+    /// when a neighbour screened as a digit (a tone of ≥ 40 ms covers two
+    /// whole consecutive blocks, one of them even). Two consecutive blocks
+    /// with the same digit are verified together.
     fn block(&mut self, b: &[i16]) {
         let n = self.block_len;
-        let digit = self.screen(b);
-        match digit {
-            Some(d) if self.prev_digit == Some(d) => {
+        let prev = self.prev_digit;
+        let screened = self.blocks % 2 == 0 || matches!(prev, Screened::Digit(_));
+        let digit = if screened { self.screen(b) } else { None };
+        if let Some(d) = digit {
+            let before = match prev {
+                Screened::Digit(p) => Some(p),
+                Screened::Nothing | Screened::None => None,
+                // The odd block before was skipped: screen it now.
+                Screened::Skipped => self.screen_window_head(),
+            };
+            if before == Some(d) {
                 self.window[n..].copy_from_slice(b);
                 if self.verify(d) {
                     let end = (self.blocks + 1) * n;
                     let start = end - 2 * n;
                     self.add_span(start.saturating_sub(n)..end + n);
                 }
-                self.window.copy_within(n.., 0);
             }
-            Some(_) => self.window[..n].copy_from_slice(b),
-            None => {}
         }
-        self.prev_digit = digit;
+        self.window[..n].copy_from_slice(b);
+        self.prev_digit = match (screened, digit) {
+            (false, _) => Screened::Skipped,
+            (true, Some(d)) => Screened::Digit(d),
+            (true, None) => Screened::Nothing,
+        };
         self.blocks += 1;
+    }
+
+    /// Screens the previous block (the window's first half).
+    fn screen_window_head(&mut self) -> Option<u8> {
+        let head = std::mem::take(&mut self.window);
+        let d = self.screen(&head[..self.block_len]);
+        self.window = head;
+        d
     }
 
     fn add_span(&mut self, span: Range<usize>) {
@@ -261,30 +296,28 @@ impl DtmfDetector {
     }
 
     /// The block's digit (0..16: row × 4 + column), if it looks like one.
-    fn screen(&self, b: &[i16]) -> Option<u8> {
+    fn screen(&mut self, b: &[i16]) -> Option<u8> {
         let n = b.len() as f32;
-        let energy: f32 = b.iter().map(|&x| f32::from(x) * f32::from(x)).sum();
+        for (y, &x) in self.block_f32.iter_mut().zip(b) {
+            *y = f32::from(x);
+        }
+        let x = &self.block_f32;
+        let energy = dot(x, x);
         // Powers relative to a full-scale sine (32768² / 2).
         let full = 32768.0f32 * 32768.0 / 2.0;
         let mean_power = energy / n / full;
         if mean_power < BLOCK_FLOOR {
             return None;
         }
-        let mut s1 = [0.0f32; 8];
-        let mut s2 = [0.0f32; 8];
-        for &x in b {
-            let x = f32::from(x);
-            for k in 0..8 {
-                let s0 = x + self.coefs[k] * s1[k] - s2[k];
-                s2[k] = s1[k];
-                s1[k] = s0;
-            }
-        }
-        // A sine of amplitude A gives |X|² = (A n / 2)²: its power A²/2 is 2|X|²/n².
-        let scale = 2.0 / (n * n) / full;
+        // |X|² of each tone, by correlation with its cosine and sine (the
+        // same value as a Goertzel filter; independent sums vectorise).
+        let len = self.block_len;
         let mut p = [0.0f32; 8];
-        for k in 0..8 {
-            p[k] = (s1[k] * s1[k] + s2[k] * s2[k] - self.coefs[k] * s1[k] * s2[k]) * scale;
+        for (k, pk) in p.iter_mut().enumerate() {
+            let c = dot(&self.tables[k * len..(k + 1) * len], x);
+            let s = dot(&self.tables[(8 + k) * len..(9 + k) * len], x);
+            // A sine of amplitude A gives |X|² = (A n / 2)²: its power A²/2 is 2|X|²/n².
+            *pk = (c * c + s * s) * 2.0 / (n * n) / full;
         }
         let (r, pr) = peak(&p[..4]);
         let (c, pc) = peak(&p[4..]);
@@ -381,6 +414,37 @@ impl DtmfDetector {
         // fails.
         tones >= VERIFY_SHARE * mean_power
     }
+}
+
+/// What screening said of a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screened {
+    /// No block yet.
+    None,
+    /// Not screened (an odd block with no digit before it).
+    Skipped,
+    /// Screened: no digit.
+    Nothing,
+    /// Screened: this digit.
+    Digit(u8),
+}
+
+/// `Σ a[i] b[i]` in eight independent partial sums (vectorises).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Goertzel power `|X(f)|²` of `x` at `coef = 2 cos(2π f / rate)`.
