@@ -224,6 +224,11 @@ pub struct SegmentArgs {
     /// A chunk shorter than --min-chunk may join its neighbour across a pause up to this (ms).
     #[arg(long, value_name = "MS", default_value_t = 1500)]
     pub merge_gap_ms: u32,
+    /// Keypad tones (DTMF: card numbers, PINs): `drop` removes every chunk
+    /// within 100 ms of a tone (listed in quarantine.jsonl), `mask` silences
+    /// the tones and keeps the chunk, `off` does not look for them.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = DtmfArg::Drop)]
+    pub dtmf: DtmfArg,
 }
 
 /// Feature settings (`run`, `mel`). Every preset value can be overridden.
@@ -272,6 +277,18 @@ pub enum LayoutArg {
     MelsFirst,
     /// `[frames, n_mels]` (Kaldi, Lhotse).
     FramesFirst,
+}
+
+/// `--dtmf`: what the privacy gate does with keypad tones (config maps it
+/// to [`DtmfMode`](crate::config::DtmfMode)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DtmfArg {
+    /// Chunks within 100 ms of a tone are not written (quarantine.jsonl lists them).
+    Drop,
+    /// Tones are replaced by silence; the chunk is kept.
+    Mask,
+    /// No detection.
+    Off,
 }
 
 #[cfg(test)]

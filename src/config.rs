@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use callprep_isa::Isa;
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, IoArgs, LayoutArg, MelArgs, SegmentArgs};
+use crate::cli::{Cli, Command, DtmfArg, IoArgs, LayoutArg, MelArgs, SegmentArgs};
 use crate::stages::chunk::ChunkConfig;
 use crate::stages::mel::{Layout, MelConfig, PRESETS};
 use crate::stages::vad::VadConfig;
@@ -39,7 +39,25 @@ pub struct SegmentConfig {
     pub vad: VadConfig,
     /// Chunking settings.
     pub chunk: ChunkConfig,
+    /// The keypad-tone gate (`--dtmf`).
+    pub dtmf: DtmfMode,
 }
+
+/// What the privacy gate does with keypad (DTMF) tones ([`crate::stages::dtmf`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DtmfMode {
+    /// A chunk within [`DTMF_MARGIN_S`] of a tone is not written; it
+    /// becomes a `quarantine.jsonl` row.
+    Drop,
+    /// Tone spans are replaced by silence in the chunk, which is kept.
+    Mask,
+    /// No detection.
+    Off,
+}
+
+/// How close (seconds) a chunk may come to a keypad tone in `drop` mode.
+pub const DTMF_MARGIN_S: f64 = 0.1;
 
 impl SegmentConfig {
     /// The role of channel `index` in a file of `channels` channels, or `None`
@@ -136,6 +154,11 @@ impl Config {
         let mel = mel.map(|m| mel_config(&m)).transpose()?;
         let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
         let segment = seg.map(|s| segment_config(&s, isa)).transpose()?;
+        if !write_wav && segment.as_ref().is_some_and(|s| s.dtmf == DtmfMode::Mask) {
+            return usage(
+                "--dtmf mask needs chunk WAVs (with --no-wav the rows point into the sources, which still hold the tones); use --dtmf drop with --no-wav",
+            );
+        }
         let IoArgs {
             inputs,
             files_from,
@@ -255,6 +278,11 @@ fn segment_config(a: &SegmentArgs, isa: Isa) -> Result<SegmentConfig, UsageError
         roles,
         vad,
         chunk,
+        dtmf: match a.dtmf {
+            DtmfArg::Drop => DtmfMode::Drop,
+            DtmfArg::Mask => DtmfMode::Mask,
+            DtmfArg::Off => DtmfMode::Off,
+        },
     })
 }
 
