@@ -170,7 +170,7 @@ impl DtmfDetector {
             cur: Vec::with_capacity(block_len),
             window: vec![0; n],
             scratch: vec![0.0; n],
-            prev_digit: Screened::None,
+            prev_digit: Screened::Start,
             tables,
             block_f32: vec![0.0; block_len],
             blocks: 0,
@@ -250,12 +250,12 @@ impl DtmfDetector {
     fn block(&mut self, b: &[i16]) {
         let n = self.block_len;
         let prev = self.prev_digit;
-        let screened = self.blocks % 2 == 0 || matches!(prev, Screened::Digit(_));
+        let screened = self.blocks.is_multiple_of(2) || matches!(prev, Screened::Digit(_));
         let digit = if screened { self.screen(b) } else { None };
         if let Some(d) = digit {
             let before = match prev {
                 Screened::Digit(p) => Some(p),
-                Screened::Nothing | Screened::None => None,
+                Screened::Nothing | Screened::Start => None,
                 // The odd block before was skipped: screen it now.
                 Screened::Skipped => self.screen_window_head(),
             };
@@ -420,7 +420,7 @@ impl DtmfDetector {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Screened {
     /// No block yet.
-    None,
+    Start,
     /// Not screened (an odd block with no digit before it).
     Skipped,
     /// Screened: no digit.
@@ -431,19 +431,16 @@ enum Screened {
 
 /// `Σ a[i] b[i]` in eight independent partial sums (vectorises).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let len = a.len().min(b.len());
+    let (a8, a_tail) = a[..len].as_chunks::<8>();
+    let (b8, b_tail) = b[..len].as_chunks::<8>();
     let mut acc = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
+    for (x, y) in a8.iter().zip(b8) {
+        for ((s, &u), &v) in acc.iter_mut().zip(x).zip(y) {
+            *s += u * v;
         }
     }
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
     acc.iter().sum::<f32>() + tail
 }
 

@@ -428,7 +428,7 @@ fn a_tone_under_the_other_channels_speech_level_noise_is_detected() {
 fn known_until_trails_the_analysed_audio_by_three_blocks() {
     let mut d = DtmfDetector::new(8000);
     assert_eq!(d.block_len(), 102);
-    d.push(&vec![0; 1000]);
+    d.push(&[0; 1000]);
     assert_eq!(d.pos(), 918);
     assert_eq!(d.known_until(), 918 - 306);
     d.finish();
