@@ -14,7 +14,9 @@
 //! - [`output`]: the manifest row, the typed report, reason codes, atomic
 //!   files, WAV and `.npy` writers; [`storage`]: the seam inputs are read and
 //!   outputs written through;
-//! - [`exit_codes`]: what the process returns.
+//! - [`exit_codes`]: what the process returns;
+//! - [`export`]: an output folder in NeMo, Hugging Face, Lhotse or Kaldi
+//!   layout; [`stats`]: its summary; [`inspect`]: a picture of one call.
 
 pub use callprep_isa::Isa;
 
@@ -23,9 +25,12 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod exit_codes;
+pub mod export;
 pub mod input;
+pub mod inspect;
 pub mod jobs;
 pub mod output;
 pub mod pipeline;
 pub mod stages;
+pub mod stats;
 pub mod storage;

@@ -5,9 +5,12 @@
 //! A new command: a file here, a variant in [`crate::cli::Command`] and
 //! [`crate::config::Job`], and a line in [`run()`].
 
+pub mod export;
+pub mod inspect;
 pub mod mel;
 pub mod run;
 pub mod segment;
+pub mod stats;
 
 use anyhow::Result;
 
@@ -23,6 +26,9 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         Job::Run => run::run(cfg),
         Job::Segment => segment::run(cfg),
         Job::Mel => mel::run(cfg),
+        Job::Export => export::run(cfg),
+        Job::Stats => stats::run(cfg),
+        Job::Inspect => inspect::run(cfg),
     }
 }
 
