@@ -1,7 +1,12 @@
 //! Kaldi data directory: `wav.scp`, `segments` (when rows point into
-//! sources), `utt2spk`, `spk2utt`, `text` (only for rows with text: Kaldi
-//! tools and Lhotse's reader fail on empty transcripts), `reco2dur` — the
-//! input of Kaldi, ESPnet, icefall and k2 recipes.
+//! sources), `utt2spk`, `spk2utt`, `text`, `reco2dur` — the input of
+//! Kaldi, ESPnet, icefall and k2 recipes.
+//!
+//! `text`: without `segments`, only rows with a transcript get a line, and
+//! without any transcript there is no `text` (Lhotse's reader fails on a
+//! line with an id alone there; `validate_data_dir.sh --no-text`). With
+//! `segments`, Lhotse's reader requires `text` and accepts an id alone as
+//! an empty transcript, so every utterance gets a line.
 //!
 //! Utterance ids start with the speaker id (`agent-call01-agent-…`, or the
 //! row id itself with `--speaker-from source`), so that sorting by
@@ -137,7 +142,16 @@ impl Exporter for Kaldi {
                 .iter()
                 .try_for_each(|(s, us)| writeln!(w, "{s} {}", us.join(" ")))
         })?;
-        if utts.values().any(|x| !x.text.is_empty()) {
+        if segments {
+            // Lhotse's reader requires `text` beside `segments` and accepts
+            // an utterance id alone there (an empty transcript).
+            dest.write("text", |w| {
+                utts.iter().try_for_each(|(u, x)| match x.text.is_empty() {
+                    true => writeln!(w, "{u}"),
+                    false => writeln!(w, "{u} {}", x.text),
+                })
+            })?;
+        } else if utts.values().any(|x| !x.text.is_empty()) {
             dest.write("text", |w| {
                 utts.iter()
                     .filter(|(_, x)| !x.text.is_empty())

@@ -243,8 +243,9 @@ fn mel(call: &Call, ch: &super::ChannelView, area: &Area) -> DrawResult {
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         });
-    // The top 80 dB-like range of the values; quieter is the darkest colour.
-    let floor = lo.max(hi - 18.0);
+    // The top 12 units of the log values (about 52 dB for natural logs);
+    // anything quieter is the darkest colour.
+    let floor = lo.max(hi - 12.0);
     let plot = chart.plotting_area();
     let (xr, yr) = plot.get_pixel_range();
     let (w, h) = ((xr.end - xr.start).max(1), (yr.end - yr.start).max(1));
