@@ -105,16 +105,17 @@ fn legend(call: &Call, area: &Area) -> DrawResult {
         (SHORT_SPEECH, "dropped: short_speech"),
         (TOO_SHORT, "dropped: shorter_than_min_chunk"),
     ];
+    let font = ("sans-serif", 13).into_font();
+    let mut widths = Vec::with_capacity(items.len());
+    for (_, label) in items {
+        widths.push(area.estimate_text_size(label, &font)?.0 as i32 + 30);
+    }
     let (w, _) = area.dim_in_pixel();
-    let mut x = (w as i32 - 720).max(420);
-    for (c, label) in items {
+    let mut x = (w as i32 - 10 - widths.iter().sum::<i32>()).max(10);
+    for ((c, label), width) in items.into_iter().zip(widths) {
         area.draw(&Rectangle::new([(x, 11), (x + 14, 23)], c.filled()))?;
-        area.draw(&Text::new(
-            label,
-            (x + 18, 10),
-            ("sans-serif", 13).into_font(),
-        ))?;
-        x += 26 + 7 * label.len() as i32;
+        area.draw(&Text::new(label, (x + 18, 10), font.clone()))?;
+        x += width;
     }
     Ok(())
 }
