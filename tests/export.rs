@@ -51,7 +51,15 @@ fn outs() -> &'static Outs {
         ok(&["run", CALL, "-o", &p("nowav"), "--no-wav", "-q"]);
         ok(&["segment", CALL, "-o", &p("seg"), "-q"]);
         let seg_manifest = p("seg/manifest.jsonl");
-        ok(&["mel", &seg_manifest, "-o", &p("mel"), "--preset", "kaldi", "-q"]);
+        ok(&[
+            "mel",
+            &seg_manifest,
+            "-o",
+            &p("mel"),
+            "--preset",
+            "kaldi",
+            "-q",
+        ]);
         Outs { _dir: dir, root }
     })
 }
@@ -95,7 +103,9 @@ fn gz_lines(p: &Path) -> Vec<Value> {
     flate2::read::GzDecoder::new(fs::File::open(p).unwrap())
         .read_to_string(&mut s)
         .unwrap();
-    s.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// NeMo's rule: a relative path with a folder part is joined to the manifest's folder.
@@ -162,7 +172,10 @@ fn nemo_and_hf_refuse_rows_inside_stereo_sources() {
         ]);
         assert_eq!(o.status.code(), Some(2), "{format}");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("--no-wav") && err.contains("call01.wav"), "{err}");
+        assert!(
+            err.contains("--no-wav") && err.contains("call01.wav"),
+            "{err}"
+        );
     }
 }
 
@@ -194,8 +207,7 @@ fn hf_audiofolder_links_audio_inside_dest() {
     }
     // --copy: regular files with the same bytes.
     let (_d2, copied) = export("run", "hf", &["--copy"]);
-    let m0: Value =
-        serde_json::from_str(&lines(&copied.join("metadata.jsonl"))[0]).unwrap();
+    let m0: Value = serde_json::from_str(&lines(&copied.join("metadata.jsonl"))[0]).unwrap();
     let p = copied.join(m0["file_name"].as_str().unwrap());
     assert!(fs::symlink_metadata(&p).unwrap().file_type().is_file());
 }
@@ -240,11 +252,17 @@ fn lhotse_manifests_attach_frames_first_features() {
             let npy = Path::new(f["storage_path"].as_str().unwrap())
                 .join(f["storage_key"].as_str().unwrap());
             let (shape, data) = common::read_npy(&fs::read(&npy).unwrap());
-            let (n_frames, n_mels) = (r["n_frames"].as_u64().unwrap() as usize, r["n_mels"].as_u64().unwrap() as usize);
+            let (n_frames, n_mels) = (
+                r["n_frames"].as_u64().unwrap() as usize,
+                r["n_mels"].as_u64().unwrap() as usize,
+            );
             assert_eq!(shape, [n_frames, n_mels], "frames-first");
             assert_eq!(f["num_frames"], n_frames);
             // The values: the original array, transposed when it was mels-first.
-            let orig = outs().root.join(out).join(r["mel_filepath"].as_str().unwrap());
+            let orig = outs()
+                .root
+                .join(out)
+                .join(r["mel_filepath"].as_str().unwrap());
             let (oshape, odata) = common::read_npy(&fs::read(&orig).unwrap());
             if oshape == [n_mels, n_frames] {
                 assert!(npy.starts_with(&dest), "transposed copy inside DEST");
@@ -259,7 +277,10 @@ fn lhotse_manifests_attach_frames_first_features() {
         // Deterministic: a second export gives the same bytes.
         let (_d2, again) = export(out, "lhotse", &[]);
         for n in ["recordings.jsonl.gz", "supervisions.jsonl.gz"] {
-            assert_eq!(fs::read(dest.join(n)).unwrap(), fs::read(again.join(n)).unwrap());
+            assert_eq!(
+                fs::read(dest.join(n)).unwrap(),
+                fs::read(again.join(n)).unwrap()
+            );
         }
     }
 }
@@ -279,7 +300,10 @@ fn validate_kaldi(dest: &Path, n_utts: usize) -> Vec<String> {
         let mut it = l.split(' ');
         let spk = it.next().unwrap();
         for u in it {
-            assert!(u.starts_with(&format!("{spk}-")), "{u} is prefixed by {spk}");
+            assert!(
+                u.starts_with(&format!("{spk}-")),
+                "{u} is prefixed by {spk}"
+            );
             assert!(utt2spk.contains(&format!("{u} {spk}")));
             from_spk2utt.insert(u.to_string());
         }
@@ -299,20 +323,35 @@ fn validate_kaldi(dest: &Path, n_utts: usize) -> Vec<String> {
 fn kaldi_data_dir_is_sorted_and_consistent() {
     let (_d, dest) = export("run", "kaldi", &[]);
     let utts = validate_kaldi(&dest, 7);
-    assert!(!dest.join("segments").exists(), "chunk WAVs need no segments");
-    assert!(!dest.join("text").exists(), "no text file without transcripts");
+    assert!(
+        !dest.join("segments").exists(),
+        "chunk WAVs need no segments"
+    );
+    assert!(
+        !dest.join("text").exists(),
+        "no text file without transcripts"
+    );
     assert_eq!(utts[0], "agent-call01-agent-0000000000");
     for l in lines(&dest.join("wav.scp")) {
         let path = l.split_once(' ').unwrap().1;
-        assert!(Path::new(path).is_absolute() && Path::new(path).is_file(), "{l}");
+        assert!(
+            Path::new(path).is_absolute() && Path::new(path).is_file(),
+            "{l}"
+        );
     }
 
     let (_d, dest) = export("nowav", "kaldi", &["--speaker-from", "source"]);
     let utts = validate_kaldi(&dest, 7);
-    assert_eq!(utts[0], "call01-agent-0000000000", "already prefixed by its speaker");
+    assert_eq!(
+        utts[0], "call01-agent-0000000000",
+        "already prefixed by its speaker"
+    );
     let segments = lines(&dest.join("segments"));
     assert_eq!(segments.len(), 7);
-    assert_eq!(segments[1], "call01-agent-0000074240 call01-ch0 9.28 19.095");
+    assert_eq!(
+        segments[1],
+        "call01-agent-0000074240 call01-ch0 9.28 19.095"
+    );
     let wav_scp = lines(&dest.join("wav.scp"));
     assert_eq!(wav_scp.len(), 2);
     assert!(wav_scp[1].starts_with("call01-ch1 sox /") && wav_scp[1].ends_with("remix 2 |"));
@@ -348,7 +387,11 @@ fn a_bad_manifest_line_is_named_and_the_rest_exported() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let st = Command::new("cp")
-        .args(["-r", outs().root.join("run").to_str().unwrap(), out.to_str().unwrap()])
+        .args([
+            "-r",
+            outs().root.join("run").to_str().unwrap(),
+            out.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(st.success());
@@ -365,8 +408,15 @@ fn a_bad_manifest_line_is_named_and_the_rest_exported() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("manifest.jsonl:1: not a manifest row"), "{err}");
-    assert_eq!(lines(&dest.join("utt2spk")).len(), 7, "the other rows are exported");
+    assert!(
+        err.contains("manifest.jsonl:1: not a manifest row"),
+        "{err}"
+    );
+    assert_eq!(
+        lines(&dest.join("utt2spk")).len(),
+        7,
+        "the other rows are exported"
+    );
 }
 
 /// A known OUT: four rows, one failed input, drops of two reasons.
@@ -410,7 +460,10 @@ fn stats_counts_a_known_manifest() {
     assert_eq!(s["chunks"], 4);
     assert_eq!(s["files"], 2);
     assert_eq!(s["files_failed"], 1);
-    assert_eq!(s["chunks_by_role"], serde_json::json!({"agent": 2, "customer": 2}));
+    assert_eq!(
+        s["chunks_by_role"],
+        serde_json::json!({"agent": 2, "customer": 2})
+    );
     let h = |r: &str| s["hours_by_role"][r].as_f64().unwrap();
     assert!((h("agent") - 5.5 / 3600.0).abs() < 1e-12);
     assert!((h("customer") - 27.1 / 3600.0).abs() < 1e-12);
@@ -434,9 +487,15 @@ fn stats_counts_a_known_manifest() {
     // The text form: the same numbers, with bars.
     let text = ok(&["stats", out]);
     assert!(text.contains("files: 2 (1 ok, 1 failed)"), "{text}");
-    assert!(text.contains("customer         0.008 h       2 chunks"), "{text}");
+    assert!(
+        text.contains("customer         0.008 h       2 chunks"),
+        "{text}"
+    );
     assert!(text.contains("b.wav [not_wav] not a WAV file"), "{text}");
-    let bar_line = text.lines().find(|l| l.contains("shorter_than_min_chunk")).unwrap();
+    let bar_line = text
+        .lines()
+        .find(|l| l.contains("shorter_than_min_chunk"))
+        .unwrap();
     assert_eq!(bar_line.matches('█').count(), 40, "the longest bar");
 }
 
@@ -446,7 +505,9 @@ fn png_pixels(p: &Path) -> (u32, u32, Vec<u8>) {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .unwrap();
     let mut buf = vec![0; dec.output_buffer_size()];
     let info = dec.next_frame(&mut buf).unwrap();
     assert_eq!((info.width, info.height), (w, h));
@@ -459,7 +520,10 @@ fn inspect_draws_a_call_and_the_picture_follows_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let png = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
     let said = ok(&["inspect", CALL, "-o", &png("a.png")]);
-    assert!(said.contains("2 channels, 7 chunks kept, 1 speech regions dropped"), "{said}");
+    assert!(
+        said.contains("2 channels, 7 chunks kept, 1 speech regions dropped"),
+        "{said}"
+    );
     let (w, h, a) = png_pixels(Path::new(&png("a.png")));
     assert_eq!((w, h), (1600, 34 + 2 * 330));
     // Not a blank picture: many colours.
@@ -469,7 +533,16 @@ fn inspect_draws_a_call_and_the_picture_follows_the_data() {
     ok(&["inspect", CALL, "-o", &png("a2.png")]);
     assert_eq!(png_pixels(Path::new(&png("a2.png"))).2, a);
     // Another range, another call, another VAD mode: other pixels.
-    ok(&["inspect", CALL, "-o", &png("b.png"), "--from", "5", "--to", "15"]);
+    ok(&[
+        "inspect",
+        CALL,
+        "-o",
+        &png("b.png"),
+        "--from",
+        "5",
+        "--to",
+        "15",
+    ]);
     ok(&["inspect", "fixtures/calls/call02.wav", "-o", &png("c.png")]);
     ok(&["inspect", CALL, "-o", &png("d.png"), "--vad-mode", "0"]);
     for n in ["b.png", "c.png", "d.png"] {
@@ -479,7 +552,14 @@ fn inspect_draws_a_call_and_the_picture_follows_the_data() {
         assert!(differ > 1000, "{n}: {differ} bytes differ");
     }
     // Mono: one channel, a shorter picture; --width is honoured.
-    ok(&["inspect", "fixtures/calls/mono01.wav", "-o", &png("m.png"), "--width", "800"]);
+    ok(&[
+        "inspect",
+        "fixtures/calls/mono01.wav",
+        "-o",
+        &png("m.png"),
+        "--width",
+        "800",
+    ]);
     let (w3, h3, _) = png_pixels(Path::new(&png("m.png")));
     assert_eq!((w3, h3), (800, 34 + 330));
     // A range past the end is a usage error naming the file.

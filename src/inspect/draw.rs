@@ -105,7 +105,7 @@ fn legend(call: &Call, area: &Area) -> DrawResult {
         (SHORT_SPEECH, "dropped: short_speech"),
         (TOO_SHORT, "dropped: shorter_than_min_chunk"),
     ];
-    let font = ("sans-serif", 13).into_font();
+    let font = TextStyle::from(("sans-serif", 13).into_font());
     let mut widths = Vec::with_capacity(items.len());
     for (_, label) in items {
         widths.push(area.estimate_text_size(label, &font)?.0 as i32 + 30);
