@@ -74,6 +74,25 @@ pub enum Command {
     /// manifest.jsonl (kept rows), quarantine.jsonl and report.json.
     #[command(after_help = FILTER_EXAMPLES)]
     Filter(FilterArgs),
+    /// Write an output folder in another toolkit's layout: NeMo manifest,
+    /// Hugging Face audiofolder, Lhotse manifests or a Kaldi data directory.
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(ExportArgs),
+    /// Summarise an output folder: hours per role, chunks, chunk lengths,
+    /// drop reasons, failed files.
+    #[command(after_help = STATS_EXAMPLES)]
+    Stats(StatsArgs),
+    /// Draw one call as a PNG: per channel the waveform, VAD decisions,
+    /// chunks kept and dropped, and the log-mel spectrogram, on a time axis.
+    #[command(after_help = INSPECT_EXAMPLES)]
+    Inspect {
+        #[command(flatten)]
+        args: InspectArgs,
+        #[command(flatten)]
+        seg: SegmentArgs,
+        #[command(flatten)]
+        mel: MelArgs,
+    },
 }
 
 const RUN_EXAMPLES: &str = "Examples:
@@ -133,6 +152,95 @@ pub struct FilterArgs {
     /// No summary; errors are still printed.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+const EXPORT_EXAMPLES: &str = "Examples:
+  callprep export out --format nemo -o out_nemo          NeMo manifest.json
+  callprep export out --format hf -o out_hf              load_dataset(\"audiofolder\", data_dir=\"out_hf\")
+  callprep export out --format lhotse -o out_lhotse      recordings/supervisions/cuts .jsonl.gz
+  callprep export out --format kaldi -o data/train --speaker-from source";
+
+const STATS_EXAMPLES: &str = "Examples:
+  callprep stats out                              text summary with bars
+  callprep stats out --json | jq .hours_by_role   the same numbers for scripts";
+
+const INSPECT_EXAMPLES: &str = "Examples:
+  callprep inspect call.wav -o call.png                    the whole call
+  callprep inspect call.wav -o part.png --from 60 --to 90  30 seconds of it
+  callprep inspect call.wav -o m0.png --vad-mode 0         what another VAD mode keeps";
+
+/// `export`: what to read, which format, where to write.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A callprep output folder (the OUT of `run`, `segment` or `mel`).
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    /// Format to write.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: ExportFormatArg,
+    /// Folder to write (created if missing).
+    #[arg(short, long, value_name = "DEST")]
+    pub output: PathBuf,
+    /// Copy audio and features into DEST instead of pointing at them (hf: instead of linking).
+    #[arg(long)]
+    pub copy: bool,
+    /// Speaker of each row: `role` (agent, customer) or `source` (input id +
+    /// role: one speaker per caller, for speaker-disjoint splits).
+    #[arg(long, value_enum, value_name = "FROM", default_value_t = SpeakerFromArg::Role)]
+    pub speaker_from: SpeakerFromArg,
+}
+
+/// `--format` of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    /// NeMo manifest (manifest.json).
+    Nemo,
+    /// Hugging Face datasets audiofolder (metadata.jsonl + linked audio).
+    Hf,
+    /// Lhotse recordings/supervisions/cuts (.jsonl.gz) with features.
+    Lhotse,
+    /// Kaldi data directory (wav.scp, segments, utt2spk, spk2utt, text, reco2dur).
+    Kaldi,
+}
+
+/// `--speaker-from` of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpeakerFromArg {
+    /// The channel role.
+    Role,
+    /// The input id and the role.
+    Source,
+}
+
+/// `stats`: the folder to summarise.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// A callprep output folder (the OUT of `run`, `segment` or `mel`).
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `inspect`: the call, the picture, the time range.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// One call recording (WAV).
+    #[arg(value_name = "CALL")]
+    pub call: PathBuf,
+    /// PNG file to write.
+    #[arg(short, long, value_name = "PNG")]
+    pub output: PathBuf,
+    /// Start of the part drawn, seconds (default: 0).
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub from: Option<f64>,
+    /// End of the part drawn, seconds (default: the end of the call).
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub to: Option<f64>,
+    /// Picture width in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 1600)]
+    pub width: u32,
 }
 
 /// Inputs, output and run control (all subcommands).

@@ -10,6 +10,8 @@ use callprep_isa::Isa;
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, DtmfArg, IoArgs, LayoutArg, MelArgs, SegmentArgs};
+use crate::cli::{ExportArgs, ExportFormatArg, InspectArgs, SpeakerFromArg};
+use crate::export::{ExportConfig, Format, SpeakerFrom};
 use crate::stages::chunk::ChunkConfig;
 use crate::stages::mel::{Layout, MelConfig, PRESETS};
 use crate::stages::vad::VadConfig;
@@ -26,6 +28,12 @@ pub enum Job {
     Mel,
     /// The privacy gate over a manifest and its transcripts.
     Filter,
+    /// Another toolkit's layout of an output folder.
+    Export,
+    /// Summary of an output folder.
+    Stats,
+    /// A picture of one call.
+    Inspect,
 }
 
 /// Channel split, resampling, VAD and chunking settings.
@@ -110,6 +118,8 @@ pub struct Config {
     pub isa: Isa,
     /// `filter`'s settings.
     pub filter: Option<FilterConfig>,
+    /// Settings of `export`, `stats` and `inspect` (none for the others).
+    pub tool: Option<Tool>,
 }
 
 mod filter;
@@ -150,6 +160,21 @@ impl Config {
                 print_config,
             } => (Job::Mel, io, None, Some(mel), false, print_config),
             Command::Filter(a) => (Job::Filter, filter::io_args(a), None, None, false, false),
+            Command::Export(a) => return tool_config(Job::Export, export_config(a), None, None),
+            Command::Stats(a) => {
+                let stats = Tool::Stats(StatsConfig {
+                    out_dir: a.out,
+                    json: a.json,
+                });
+                return tool_config(Job::Stats, stats, None, None);
+            }
+            Command::Inspect { args, seg, mel } => {
+                let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
+                let segment = segment_config(&seg, isa)?;
+                let mel = mel_config(&mel)?;
+                let inspect = inspect_config(args)?;
+                return tool_config(Job::Inspect, inspect, Some(segment), Some(mel));
+            }
         };
         let mel = mel.map(|m| mel_config(&m)).transpose()?;
         let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
@@ -203,6 +228,7 @@ impl Config {
             print_config,
             isa,
             filter,
+            tool: None,
         })
     }
 
@@ -359,6 +385,114 @@ fn mel_config(a: &MelArgs) -> Result<MelConfig, UsageError> {
         return usage(e.to_string());
     }
     Ok(c)
+}
+
+/// Settings of the commands that read outputs or draw (`export`, `stats`, `inspect`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tool {
+    /// `export`.
+    Export(ExportConfig),
+    /// `stats`.
+    Stats(StatsConfig),
+    /// `inspect`.
+    Inspect(InspectConfig),
+}
+
+/// `stats` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsConfig {
+    /// The output folder summarised.
+    pub out_dir: PathBuf,
+    /// JSON instead of text.
+    pub json: bool,
+}
+
+/// `inspect` settings (the segment and mel settings are the `Config`'s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectConfig {
+    /// The call drawn.
+    pub call: PathBuf,
+    /// The PNG written.
+    pub png: PathBuf,
+    /// Start of the part drawn, seconds.
+    pub from_s: f64,
+    /// End of the part drawn, seconds (`None`: the end of the call).
+    pub to_s: Option<f64>,
+    /// Picture width, pixels.
+    pub width_px: u32,
+}
+
+/// A `Config` for `export`, `stats` or `inspect`.
+fn tool_config(
+    job: Job,
+    tool: Tool,
+    segment: Option<SegmentConfig>,
+    mel: Option<MelConfig>,
+) -> Result<Config, UsageError> {
+    let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
+    Ok(Config {
+        job,
+        inputs: Vec::new(),
+        files_from: None,
+        out_dir: PathBuf::new(),
+        threads: 1,
+        quiet: false,
+        resume: false,
+        timings: false,
+        strict: false,
+        absolute_paths: false,
+        write_wav: false,
+        segment,
+        mel,
+        print_config: false,
+        isa,
+        filter: None,
+        tool: Some(tool),
+    })
+}
+
+fn export_config(a: ExportArgs) -> Tool {
+    Tool::Export(ExportConfig {
+        out_dir: a.out,
+        format: match a.format {
+            ExportFormatArg::Nemo => Format::Nemo,
+            ExportFormatArg::Hf => Format::Hf,
+            ExportFormatArg::Lhotse => Format::Lhotse,
+            ExportFormatArg::Kaldi => Format::Kaldi,
+        },
+        dest: a.output,
+        copy: a.copy,
+        speaker_from: match a.speaker_from {
+            SpeakerFromArg::Role => SpeakerFrom::Role,
+            SpeakerFromArg::Source => SpeakerFrom::Source,
+        },
+    })
+}
+
+fn inspect_config(a: InspectArgs) -> Result<Tool, UsageError> {
+    let from_s = a.from.unwrap_or(0.0);
+    if !(from_s.is_finite() && from_s >= 0.0) {
+        return usage(format!(
+            "--from {from_s} must be a time in seconds, 0 or more"
+        ));
+    }
+    if let Some(to) = a.to {
+        if !(to.is_finite() && to > from_s) {
+            return usage(format!(
+                "--to {to} must be a time in seconds after --from {from_s}"
+            ));
+        }
+    }
+    if !(200..=10_000).contains(&a.width) {
+        return usage(format!("--width {} must be 200 to 10000 pixels", a.width));
+    }
+    Ok(Tool::Inspect(InspectConfig {
+        call: a.call,
+        png: a.output,
+        from_s,
+        to_s: a.to,
+        width_px: a.width,
+    }))
 }
 
 #[cfg(test)]

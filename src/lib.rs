@@ -16,6 +16,9 @@
 //!   outputs written through;
 //! - [`privacy`]: the personal-data detectors `filter` runs on transcripts;
 //! - [`exit_codes`]: what the process returns.
+//! - [`exit_codes`]: what the process returns;
+//! - [`export`]: an output folder in NeMo, Hugging Face, Lhotse or Kaldi
+//!   layout; [`stats`]: its summary; [`inspect`]: a picture of one call.
 
 pub use callprep_isa::Isa;
 
@@ -24,10 +27,13 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod exit_codes;
+pub mod export;
 pub mod input;
+pub mod inspect;
 pub mod jobs;
 pub mod output;
 pub mod pipeline;
 pub mod privacy;
 pub mod stages;
+pub mod stats;
 pub mod storage;

@@ -6,9 +6,12 @@
 //! [`crate::config::Job`], and a line in [`run()`].
 
 pub mod filter;
+pub mod export;
+pub mod inspect;
 pub mod mel;
 pub mod run;
 pub mod segment;
+pub mod stats;
 
 use anyhow::Result;
 
@@ -25,6 +28,9 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         Job::Segment => segment::run(cfg),
         Job::Mel => mel::run(cfg),
         Job::Filter => filter::run(cfg),
+        Job::Export => export::run(cfg),
+        Job::Stats => stats::run(cfg),
+        Job::Inspect => inspect::run(cfg),
     }
 }
 
