@@ -170,9 +170,11 @@ fn long_runs_are_bounded() {
     assert_eq!(hits(&many_groups), vec![]);
     assert_eq!(hits(&many_digits), vec![]);
     assert_eq!(hits(&"пять ".repeat(5_000)), vec![]);
-    // The same card inside a long run is still found.
+    // The same card inside a long run is still found. (Not after "12 12 …":
+    // "12 12 12 12 4400" happens to be a valid IIN, which is found too.)
+    let filler = "55 ".repeat(20_000);
     assert_eq!(
-        hits(&format!("{many_groups} 4400 4301 2345 6789")),
+        hits(&format!("{filler} 4400 4301 2345 6789")),
         vec![Rule::Card]
     );
 }
