@@ -68,6 +68,21 @@ pub enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Put the outputs of the N shards of one job (`--shard K/N`) together: one
+    /// manifest in the one-machine order, one report, the files linked into OUT.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge {
+        /// The shards' output folders (all N of them), or one prefix that names them
+        /// (`out/shard-` for out/shard-0 … out/shard-3).
+        #[arg(value_name = "SHARD_OUT", required = true)]
+        shards: Vec<PathBuf>,
+        /// Output folder of the merged dataset (created if missing).
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// No summary; errors are still printed.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 const RUN_EXAMPLES: &str = "Examples:
@@ -85,6 +100,11 @@ const MEL_EXAMPLES: &str = "Examples:
   callprep mel seg/manifest.jsonl -o mel          features of a segment run's chunks
   callprep mel chunks/ -o mel --preset whisper    features of a folder of mono chunk WAVs
   callprep mel --preset kaldi --print-config      the resolved parameters as JSON";
+
+const MERGE_EXAMPLES: &str = "Examples:
+  callprep run calls/ -o out/shard-0 --shard 0/2   (and 1/2, on another machine)
+  callprep merge out/shard-0 out/shard-1 -o out/all
+  callprep merge out/shard- -o out/all             every folder out/shard-*";
 
 /// Inputs, output and run control (all subcommands).
 #[derive(Debug, Args)]
@@ -118,6 +138,12 @@ pub struct IoArgs {
     /// manifest's own folder, NeMo's rule).
     #[arg(long)]
     pub absolute_paths: bool,
+    /// Do shard K of N of the inputs (0 <= K < N), split by a stable hash of each
+    /// input's id, for one job across N machines; `auto/N` reads K from
+    /// JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID
+    /// (Slurm array). Put the N outputs together with `callprep merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 }
 
 /// Channel split, VAD and chunking (`run`, `segment`).

@@ -10,6 +10,7 @@ use callprep_isa::Isa;
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, IoArgs, LayoutArg, MelArgs, SegmentArgs};
+use crate::shard::Shard;
 use crate::stages::chunk::ChunkConfig;
 use crate::stages::mel::{Layout, MelConfig, PRESETS};
 use crate::stages::vad::VadConfig;
@@ -24,6 +25,8 @@ pub enum Job {
     Segment,
     /// Features of existing chunks.
     Mel,
+    /// The shards of one job put together.
+    Merge,
 }
 
 /// Channel split, resampling, VAD and chunking settings.
@@ -88,6 +91,9 @@ pub struct Config {
     /// CPU has, or `CALLPREP_ISA`. Never in the report: every level gives
     /// the same bytes.
     pub isa: Isa,
+    /// `--shard K/N`: the part of the inputs this run does (all without it).
+    /// Never in the parameters: the shards of one job must merge.
+    pub shard: Option<Shard>,
 }
 
 /// A usage error: exit code 2.
@@ -120,6 +126,11 @@ impl Config {
                 mel,
                 print_config,
             } => (Job::Mel, io, None, Some(mel), false, print_config),
+            Command::Merge {
+                shards,
+                output,
+                quiet,
+            } => return merge_config(shards, output, quiet),
         };
         let mel = mel.map(|m| mel_config(&m)).transpose()?;
         let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
@@ -134,7 +145,12 @@ impl Config {
             timings,
             strict,
             absolute_paths,
+            shard,
         } = io;
+        let shard = shard
+            .map(|s| Shard::parse(&s, |v| std::env::var(v).ok()))
+            .transpose()
+            .map_err(|e| UsageError(e.to_string()))?;
         let out_dir = match output {
             Some(o) => o,
             None if print_config => PathBuf::new(),
@@ -167,6 +183,7 @@ impl Config {
             mel,
             print_config,
             isa,
+            shard,
         })
     }
 
@@ -181,6 +198,28 @@ impl Config {
             "absolute_paths": self.absolute_paths,
         })
     }
+}
+
+/// `merge`: the shards' folders in `inputs`, the merged folder in `out_dir`.
+fn merge_config(shards: Vec<PathBuf>, out_dir: PathBuf, quiet: bool) -> Result<Config, UsageError> {
+    Ok(Config {
+        job: Job::Merge,
+        inputs: shards,
+        files_from: None,
+        out_dir,
+        threads: 1,
+        quiet,
+        resume: false,
+        timings: false,
+        strict: false,
+        absolute_paths: false,
+        write_wav: false,
+        segment: None,
+        mel: None,
+        print_config: false,
+        isa: Isa::Portable,
+        shard: None,
+    })
 }
 
 fn segment_config(a: &SegmentArgs, isa: Isa) -> Result<SegmentConfig, UsageError> {

@@ -14,7 +14,8 @@
 //! - [`output`]: the manifest row, the typed report, reason codes, atomic
 //!   files, WAV and `.npy` writers; [`storage`]: the seam inputs are read and
 //!   outputs written through;
-//! - [`exit_codes`]: what the process returns.
+//! - [`exit_codes`]: what the process returns;
+//! - [`shard`]: `--shard K/N`, the part of the inputs one machine of many does.
 
 pub use callprep_isa::Isa;
 
@@ -27,5 +28,6 @@ pub mod input;
 pub mod jobs;
 pub mod output;
 pub mod pipeline;
+pub mod shard;
 pub mod stages;
 pub mod storage;

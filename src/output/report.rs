@@ -182,6 +182,10 @@ pub struct Report {
     /// CPU seconds per stage (`--timings`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub timings_cpu_s: Option<BTreeMap<String, f64>>,
+    /// `--shard K/N`: which part of the job this run did (not in the
+    /// parameters: the shards of one job share them).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<crate::shard::ShardReport>,
 }
 
 impl Report {
@@ -194,6 +198,7 @@ impl Report {
             totals: totals.report(),
             files,
             timings_cpu_s: None,
+            shard: None,
         }
     }
 
