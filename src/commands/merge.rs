@@ -68,12 +68,23 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
             d.display()
         ));
     }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(d) = dirs
+        .iter()
+        .find(|d| !seen.insert(fs::canonicalize(d).unwrap_or_else(|_| absolute_path(d))))
+    {
+        return refuse(format!(
+            "{} is given twice; give each shard once",
+            d.display()
+        ));
+    }
     let shards = dirs
         .iter()
         .map(|d| read_shard(d))
         .collect::<Result<Vec<_>>>()?;
     check_set(&shards)?;
     let groups = order(&shards)?;
+    check_count(&shards)?;
 
     let out = OutputDir::open(&cfg.out_dir)?;
     let absolute = shards[0].report.parameters["absolute_paths"] == serde_json::json!(true);
@@ -319,6 +330,12 @@ fn check_set(shards: &[ShardOut]) -> Result<()> {
             shards.len()
         ));
     }
+    Ok(())
+}
+
+/// Between them, the shards hold every input of the job.
+fn check_count(shards: &[ShardOut]) -> Result<()> {
+    let (first, n) = (&shards[0], shards[0].shard.n);
     let items: usize = shards
         .iter()
         .map(|s| s.report.files.iter().filter(|f| !f.id.is_empty()).count())
