@@ -93,6 +93,21 @@ pub enum Command {
         #[command(flatten)]
         mel: MelArgs,
     },
+    /// Put the outputs of the N shards of one job (`--shard K/N`) together: one
+    /// manifest in the one-machine order, one report, the files linked into OUT.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge {
+        /// The shards' output folders (all N of them), or one prefix that names them
+        /// (`out/shard-` for out/shard-0 … out/shard-3).
+        #[arg(value_name = "SHARD_OUT", required = true)]
+        shards: Vec<PathBuf>,
+        /// Output folder of the merged dataset (created if missing).
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// No summary; errors are still printed.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 const RUN_EXAMPLES: &str = "Examples:
@@ -242,6 +257,10 @@ pub struct InspectArgs {
     #[arg(long, value_name = "PX", default_value_t = 1600)]
     pub width: u32,
 }
+const MERGE_EXAMPLES: &str = "Examples:
+  callprep run calls/ -o out/shard-0 --shard 0/2   (and 1/2, on another machine)
+  callprep merge out/shard-0 out/shard-1 -o out/all
+  callprep merge out/shard- -o out/all             every folder out/shard-*";
 
 /// Inputs, output and run control (all subcommands).
 #[derive(Debug, Args)]
@@ -275,6 +294,12 @@ pub struct IoArgs {
     /// manifest's own folder, NeMo's rule).
     #[arg(long)]
     pub absolute_paths: bool,
+    /// Do shard K of N of the inputs (0 <= K < N), split by a stable hash of each
+    /// input's id, for one job across N machines; `auto/N` reads K from
+    /// JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID
+    /// (Slurm array). Put the N outputs together with `callprep merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 }
 
 /// Channel split, VAD and chunking (`run`, `segment`).

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::cli::{Cli, Command, DtmfArg, IoArgs, LayoutArg, MelArgs, SegmentArgs};
 use crate::cli::{ExportArgs, ExportFormatArg, InspectArgs, SpeakerFromArg};
 use crate::export::{ExportConfig, Format, SpeakerFrom};
+use crate::shard::Shard;
 use crate::stages::chunk::ChunkConfig;
 use crate::stages::mel::{Layout, MelConfig, PRESETS};
 use crate::stages::vad::VadConfig;
@@ -34,6 +35,8 @@ pub enum Job {
     Stats,
     /// A picture of one call.
     Inspect,
+    /// The shards of one job put together.
+    Merge,
 }
 
 /// Channel split, resampling, VAD and chunking settings.
@@ -120,6 +123,9 @@ pub struct Config {
     pub filter: Option<FilterConfig>,
     /// Settings of `export`, `stats` and `inspect` (none for the others).
     pub tool: Option<Tool>,
+    /// `--shard K/N`: the part of the inputs this run does (all without it).
+    /// Never in the parameters: the shards of one job must merge.
+    pub shard: Option<Shard>,
 }
 
 mod filter;
@@ -175,6 +181,11 @@ impl Config {
                 let inspect = inspect_config(args)?;
                 return tool_config(Job::Inspect, inspect, Some(segment), Some(mel));
             }
+            Command::Merge {
+                shards,
+                output,
+                quiet,
+            } => return merge_config(shards, output, quiet),
         };
         let mel = mel.map(|m| mel_config(&m)).transpose()?;
         let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
@@ -194,7 +205,12 @@ impl Config {
             timings,
             strict,
             absolute_paths,
+            shard,
         } = io;
+        let shard = shard
+            .map(|s| Shard::parse(&s, |v| std::env::var(v).ok()))
+            .transpose()
+            .map_err(|e| UsageError(e.to_string()))?;
         let out_dir = match output {
             Some(o) => o,
             None if print_config => PathBuf::new(),
@@ -229,6 +245,7 @@ impl Config {
             isa,
             filter,
             tool: None,
+            shard,
         })
     }
 
@@ -243,6 +260,30 @@ impl Config {
             "absolute_paths": self.absolute_paths,
         })
     }
+}
+
+/// `merge`: the shards' folders in `inputs`, the merged folder in `out_dir`.
+fn merge_config(shards: Vec<PathBuf>, out_dir: PathBuf, quiet: bool) -> Result<Config, UsageError> {
+    Ok(Config {
+        job: Job::Merge,
+        inputs: shards,
+        files_from: None,
+        out_dir,
+        threads: 1,
+        quiet,
+        resume: false,
+        timings: false,
+        strict: false,
+        absolute_paths: false,
+        write_wav: false,
+        segment: None,
+        mel: None,
+        print_config: false,
+        isa: Isa::Portable,
+        filter: None,
+        tool: None,
+        shard: None,
+    })
 }
 
 fn segment_config(a: &SegmentArgs, isa: Isa) -> Result<SegmentConfig, UsageError> {
@@ -448,6 +489,7 @@ fn tool_config(
         isa,
         filter: None,
         tool: Some(tool),
+        shard: None,
     })
 }
 

@@ -15,10 +15,10 @@
 //!   files, WAV and `.npy` writers; [`storage`]: the seam inputs are read and
 //!   outputs written through;
 //! - [`privacy`]: the personal-data detectors `filter` runs on transcripts;
-//! - [`exit_codes`]: what the process returns.
-//! - [`exit_codes`]: what the process returns;
 //! - [`export`]: an output folder in NeMo, Hugging Face, Lhotse or Kaldi
-//!   layout; [`stats`]: its summary; [`inspect`]: a picture of one call.
+//!   layout; [`stats`]: its summary; [`inspect`]: a picture of one call;
+//! - [`exit_codes`]: what the process returns;
+//! - [`shard`]: `--shard K/N`, the part of the inputs one machine of many does.
 
 pub use callprep_isa::Isa;
 
@@ -34,6 +34,7 @@ pub mod jobs;
 pub mod output;
 pub mod pipeline;
 pub mod privacy;
+pub mod shard;
 pub mod stages;
 pub mod stats;
 pub mod storage;

@@ -5,10 +5,11 @@
 //! A new command: a file here, a variant in [`crate::cli::Command`] and
 //! [`crate::config::Job`], and a line in [`run()`].
 
-pub mod filter;
 pub mod export;
+pub mod filter;
 pub mod inspect;
 pub mod mel;
+pub mod merge;
 pub mod run;
 pub mod segment;
 pub mod stats;
@@ -17,7 +18,7 @@ use anyhow::Result;
 
 use crate::config::{Config, Job, UsageError};
 use crate::engine::{self, Outcome, OutputDir, Settings};
-use crate::input::{self, Found};
+use crate::input::{self, Found, Rejected};
 use crate::jobs::segment::SegmentJob;
 use crate::stages::mel::MelExtractor;
 
@@ -31,6 +32,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         Job::Export => export::run(cfg),
         Job::Stats => stats::run(cfg),
         Job::Inspect => inspect::run(cfg),
+        Job::Merge => merge::run(cfg),
     }
 }
 
@@ -42,6 +44,8 @@ fn segment_job(cfg: &Config, mel: Option<&MelExtractor>, write_wav: bool) -> Res
         .as_ref()
         .expect("run and segment have segment settings");
     let found = inputs(cfg, false)?;
+    let (items, rejected, settings) =
+        sharded(cfg, found.inputs, found.rejected, |i| i.id_base.as_str());
     let out = OutputDir::open(&cfg.out_dir)?;
     let job = SegmentJob {
         seg,
@@ -51,15 +55,27 @@ fn segment_job(cfg: &Config, mel: Option<&MelExtractor>, write_wav: bool) -> Res
         isa: cfg.isa,
         absolute_paths: cfg.absolute_paths,
     };
-    let (items, rejected) = (&found.inputs, &found.rejected);
-    engine::run(
-        &out,
-        &settings(cfg),
-        cfg.parameters(),
-        &job,
-        items,
-        rejected,
-    )
+    engine::run(&out, &settings, cfg.parameters(), &job, &items, &rejected)
+}
+
+/// This run's part of the discovered `items` (sorted by id) under
+/// `--shard` (all of them without it), keyed by `key` (a stable id); the
+/// paths that could not be inputs (reported by shard 0 only); and the
+/// engine's settings with the shard for the report. Every command that
+/// takes `--shard` partitions its items here.
+fn sharded<T>(
+    cfg: &Config,
+    items: Vec<T>,
+    rejected: Vec<Rejected>,
+    key: impl Fn(&T) -> &str,
+) -> (Vec<T>, Vec<Rejected>, Settings) {
+    let (items, shard) = crate::shard::select(items, cfg.shard, key);
+    let rejected = crate::shard::select_rejected(rejected, cfg.shard);
+    let settings = Settings {
+        shard,
+        ..settings(cfg)
+    };
+    (items, rejected, settings)
 }
 
 /// The engine's run control from the configuration.
@@ -69,6 +85,7 @@ fn settings(cfg: &Config) -> Settings {
         quiet: cfg.quiet,
         resume: cfg.resume,
         timings: cfg.timings,
+        shard: None,
     }
 }
 

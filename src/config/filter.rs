@@ -92,6 +92,7 @@ pub(super) fn io_args(a: FilterArgs) -> IoArgs {
         timings: false,
         strict: false,
         absolute_paths: a.absolute_paths,
+        shard: None,
     }
 }
 

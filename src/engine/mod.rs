@@ -212,6 +212,9 @@ pub struct Settings {
     pub resume: bool,
     /// Record CPU time per stage in the report.
     pub timings: bool,
+    /// `--shard K/N`: recorded in the report (the items are already this
+    /// shard's).
+    pub shard: Option<crate::shard::ShardReport>,
 }
 
 /// An output folder held for one run.
@@ -324,6 +327,13 @@ pub fn run<J: Job>(
     let mut report = Report::new(parameters, &totals, entries);
     if settings.timings {
         report.timings_cpu_s = Some(ctx.timings.seconds());
+    }
+    report.shard = settings.shard.clone();
+    if let (Some(s), true, false) = (&settings.shard, items.is_empty(), settings.quiet) {
+        eprintln!(
+            "callprep: shard {}/{}: none of the {} input(s) hash to this shard; writing an empty manifest",
+            s.k, s.n, s.inputs_total
+        );
     }
     let report_path = out.path.join("report.json");
     report

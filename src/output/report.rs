@@ -185,6 +185,10 @@ pub struct Report {
     /// `filter` only: its rows in, kept and dropped.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub filter: Option<FilterTotals>,
+    /// `--shard K/N`: which part of the job this run did (not in the
+    /// parameters: the shards of one job share them).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<crate::shard::ShardReport>,
 }
 
 /// `filter` in `report.json`: what the privacy gate did with the rows.
@@ -219,6 +223,7 @@ impl Report {
             files,
             timings_cpu_s: None,
             filter: None,
+            shard: None,
         }
     }
 
