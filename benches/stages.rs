@@ -48,6 +48,7 @@ fn seg_config() -> SegmentConfig {
             min_speech_ms: 90,
             merge_gap_ms: 1500,
         },
+        dtmf: callprep::config::DtmfMode::Drop,
     }
 }
 

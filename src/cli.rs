@@ -68,6 +68,46 @@ pub enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Privacy gate after the STT: fills `text` from the transcripts and
+    /// removes chunks whose transcript holds personal data (card, IIN/BIN,
+    /// phone, IBAN, e-mail) or whose id is on a drop list. Writes OUT's
+    /// manifest.jsonl (kept rows), quarantine.jsonl and report.json.
+    #[command(after_help = FILTER_EXAMPLES)]
+    Filter(FilterArgs),
+    /// Write an output folder in another toolkit's layout: NeMo manifest,
+    /// Hugging Face audiofolder, Lhotse manifests or a Kaldi data directory.
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(ExportArgs),
+    /// Summarise an output folder: hours per role, chunks, chunk lengths,
+    /// drop reasons, failed files.
+    #[command(after_help = STATS_EXAMPLES)]
+    Stats(StatsArgs),
+    /// Draw one call as a PNG: per channel the waveform, VAD decisions,
+    /// chunks kept and dropped, and the log-mel spectrogram, on a time axis.
+    #[command(after_help = INSPECT_EXAMPLES)]
+    Inspect {
+        #[command(flatten)]
+        args: InspectArgs,
+        #[command(flatten)]
+        seg: SegmentArgs,
+        #[command(flatten)]
+        mel: MelArgs,
+    },
+    /// Put the outputs of the N shards of one job (`--shard K/N`) together: one
+    /// manifest in the one-machine order, one report, the files linked into OUT.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge {
+        /// The shards' output folders (all N of them), or one prefix that names them
+        /// (`out/shard-` for out/shard-0 … out/shard-3).
+        #[arg(value_name = "SHARD_OUT", required = true)]
+        shards: Vec<PathBuf>,
+        /// Output folder of the merged dataset (created if missing).
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// No summary; errors are still printed.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Pack a dataset into WebDataset tar shards (KEY.json row, KEY.npy, and
     /// KEY.wav with --with-audio), optionally encrypted with age, into a
     /// folder or s3://bucket/prefix, with index.json (sizes, SHA-256).
@@ -195,6 +235,142 @@ const MEL_EXAMPLES: &str = "Examples:
   callprep mel chunks/ -o mel --preset whisper    features of a folder of mono chunk WAVs
   callprep mel --preset kaldi --print-config      the resolved parameters as JSON";
 
+const FILTER_EXAMPLES: &str = "Examples:
+  callprep filter seg/manifest.jsonl -o clean --transcripts stt.jsonl
+  callprep filter seg/manifest.jsonl -o clean --transcripts stt.jsonl --drop-ids ner_flagged.txt
+  callprep filter seg/manifest.jsonl -o clean --transcripts stt.jsonl --rules card,iin --require-text
+  callprep mel clean/manifest.jsonl -o mel        then the features of the kept chunks";
+
+/// `filter`: the manifest, the transcripts, the drop list and the rules.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// The manifest.jsonl to filter (written by `segment` or `run`).
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Output folder (created if missing); not the manifest's own folder.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// The STT's transcripts, JSON Lines: `{"id": ..., "text": ...}`, or rows
+    /// keyed by `audio_filepath` (a NeMo manifest; `pred_text` is read
+    /// before `text`).
+    #[arg(long, value_name = "T.jsonl")]
+    pub transcripts: Option<PathBuf>,
+    /// Chunk ids to drop (an external NER's list): one id a line, blank
+    /// lines and `#` comments ignored.
+    #[arg(long, value_name = "FILE")]
+    pub drop_ids: Option<PathBuf>,
+    /// The detectors to run, comma-separated (`none` for only --drop-ids).
+    #[arg(
+        long,
+        value_name = "RULES",
+        default_value = "card,iin,phone,iban,email"
+    )]
+    pub rules: String,
+    /// Drop chunks that have no transcript (reason `no_text`); by default
+    /// they are kept with `text: ""`.
+    #[arg(long)]
+    pub require_text: bool,
+    /// Write absolute paths in the manifest (default: relative to OUT).
+    #[arg(long)]
+    pub absolute_paths: bool,
+    /// No summary; errors are still printed.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+const EXPORT_EXAMPLES: &str = "Examples:
+  callprep export out --format nemo -o out_nemo          NeMo manifest.json
+  callprep export out --format hf -o out_hf              load_dataset(\"audiofolder\", data_dir=\"out_hf\")
+  callprep export out --format lhotse -o out_lhotse      recordings/supervisions/cuts .jsonl.gz
+  callprep export out --format kaldi -o data/train --speaker-from source";
+
+const STATS_EXAMPLES: &str = "Examples:
+  callprep stats out                              text summary with bars
+  callprep stats out --json | jq .hours_by_role   the same numbers for scripts";
+
+const INSPECT_EXAMPLES: &str = "Examples:
+  callprep inspect call.wav -o call.png                    the whole call
+  callprep inspect call.wav -o part.png --from 60 --to 90  30 seconds of it
+  callprep inspect call.wav -o m0.png --vad-mode 0         what another VAD mode keeps";
+
+/// `export`: what to read, which format, where to write.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A callprep output folder (the OUT of `run`, `segment` or `mel`).
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    /// Format to write.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: ExportFormatArg,
+    /// Folder to write (created if missing).
+    #[arg(short, long, value_name = "DEST")]
+    pub output: PathBuf,
+    /// Copy audio and features into DEST instead of pointing at them (hf: instead of linking).
+    #[arg(long)]
+    pub copy: bool,
+    /// Speaker of each row: `role` (agent, customer) or `source` (input id +
+    /// role: one speaker per caller, for speaker-disjoint splits).
+    #[arg(long, value_enum, value_name = "FROM", default_value_t = SpeakerFromArg::Role)]
+    pub speaker_from: SpeakerFromArg,
+}
+
+/// `--format` of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    /// NeMo manifest (manifest.json).
+    Nemo,
+    /// Hugging Face datasets audiofolder (metadata.jsonl + linked audio).
+    Hf,
+    /// Lhotse recordings/supervisions/cuts (.jsonl.gz) with features.
+    Lhotse,
+    /// Kaldi data directory (wav.scp, segments, utt2spk, spk2utt, text, reco2dur).
+    Kaldi,
+}
+
+/// `--speaker-from` of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpeakerFromArg {
+    /// The channel role.
+    Role,
+    /// The input id and the role.
+    Source,
+}
+
+/// `stats`: the folder to summarise.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// A callprep output folder (the OUT of `run`, `segment` or `mel`).
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `inspect`: the call, the picture, the time range.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// One call recording (WAV).
+    #[arg(value_name = "CALL")]
+    pub call: PathBuf,
+    /// PNG file to write.
+    #[arg(short, long, value_name = "PNG")]
+    pub output: PathBuf,
+    /// Start of the part drawn, seconds (default: 0).
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub from: Option<f64>,
+    /// End of the part drawn, seconds (default: the end of the call).
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub to: Option<f64>,
+    /// Picture width in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 1600)]
+    pub width: u32,
+}
+const MERGE_EXAMPLES: &str = "Examples:
+  callprep run calls/ -o out/shard-0 --shard 0/2   (and 1/2, on another machine)
+  callprep merge out/shard-0 out/shard-1 -o out/all
+  callprep merge out/shard- -o out/all             every folder out/shard-*";
+
 /// Inputs, output and run control (all subcommands).
 #[derive(Debug, Args)]
 pub struct IoArgs {
@@ -227,6 +403,12 @@ pub struct IoArgs {
     /// manifest's own folder, NeMo's rule).
     #[arg(long)]
     pub absolute_paths: bool,
+    /// Do shard K of N of the inputs (0 <= K < N), split by a stable hash of each
+    /// input's id, for one job across N machines; `auto/N` reads K from
+    /// JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID
+    /// (Slurm array). Put the N outputs together with `callprep merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// For s3://bucket/prefix inputs: URL of an S3-compatible store (S3 on
     /// Outposts, MinIO, Ceph); credentials from the AWS environment.
     #[arg(long, value_name = "URL")]
@@ -288,6 +470,11 @@ pub struct SegmentArgs {
     /// A chunk shorter than --min-chunk may join its neighbour across a pause up to this (ms).
     #[arg(long, value_name = "MS", default_value_t = 1500)]
     pub merge_gap_ms: u32,
+    /// Keypad tones (DTMF: card numbers, PINs): `drop` removes every chunk
+    /// within 100 ms of a tone (listed in quarantine.jsonl), `mask` silences
+    /// the tones and keeps the chunk, `off` does not look for them.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = DtmfArg::Drop)]
+    pub dtmf: DtmfArg,
 }
 
 /// Feature settings (`run`, `mel`). Every preset value can be overridden.
@@ -336,6 +523,18 @@ pub enum LayoutArg {
     MelsFirst,
     /// `[frames, n_mels]` (Kaldi, Lhotse).
     FramesFirst,
+}
+
+/// `--dtmf`: what the privacy gate does with keypad tones (config maps it
+/// to [`DtmfMode`](crate::config::DtmfMode)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DtmfArg {
+    /// Chunks within 100 ms of a tone are not written (quarantine.jsonl lists them).
+    Drop,
+    /// Tones are replaced by silence; the chunk is kept.
+    Mask,
+    /// No detection.
+    Off,
 }
 
 #[cfg(test)]

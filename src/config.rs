@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use callprep_isa::Isa;
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, IoArgs, LayoutArg, MelArgs, SegmentArgs};
+use crate::cli::{Cli, Command, DtmfArg, IoArgs, LayoutArg, MelArgs, SegmentArgs};
+use crate::cli::{ExportArgs, ExportFormatArg, InspectArgs, SpeakerFromArg};
+use crate::export::{ExportConfig, Format, SpeakerFrom};
+use crate::shard::Shard;
 use crate::stages::chunk::ChunkConfig;
 use crate::stages::mel::{Layout, MelConfig, PRESETS};
 use crate::stages::vad::VadConfig;
@@ -32,6 +35,16 @@ pub enum Job {
     Verify,
     /// Extract a pack.
     Unpack,
+    /// The privacy gate over a manifest and its transcripts.
+    Filter,
+    /// Another toolkit's layout of an output folder.
+    Export,
+    /// Summary of an output folder.
+    Stats,
+    /// A picture of one call.
+    Inspect,
+    /// The shards of one job put together.
+    Merge,
 }
 
 /// Channel split, resampling, VAD and chunking settings.
@@ -45,7 +58,25 @@ pub struct SegmentConfig {
     pub vad: VadConfig,
     /// Chunking settings.
     pub chunk: ChunkConfig,
+    /// The keypad-tone gate (`--dtmf`).
+    pub dtmf: DtmfMode,
 }
+
+/// What the privacy gate does with keypad (DTMF) tones ([`crate::stages::dtmf`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DtmfMode {
+    /// A chunk within [`DTMF_MARGIN_S`] of a tone is not written; it
+    /// becomes a `quarantine.jsonl` row.
+    Drop,
+    /// Tone spans are replaced by silence in the chunk, which is kept.
+    Mask,
+    /// No detection.
+    Off,
+}
+
+/// How close (seconds) a chunk may come to a keypad tone in `drop` mode.
+pub const DTMF_MARGIN_S: f64 = 0.1;
 
 impl SegmentConfig {
     /// The role of channel `index` in a file of `channels` channels, or `None`
@@ -100,7 +131,17 @@ pub struct Config {
     pub object: ObjectOptions,
     /// `pack`, `verify`, `unpack`: their settings.
     pub transfer: Option<TransferConfig>,
+    /// `filter`'s settings.
+    pub filter: Option<FilterConfig>,
+    /// Settings of `export`, `stats` and `inspect` (none for the others).
+    pub tool: Option<Tool>,
+    /// `--shard K/N`: the part of the inputs this run does (all without it).
+    /// Never in the parameters: the shards of one job must merge.
+    pub shard: Option<Shard>,
 }
+
+mod filter;
+pub use filter::FilterConfig;
 
 /// A usage error: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +155,10 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
 impl Config {
     /// Validates the raw arguments.
     pub fn from_cli(cli: Cli) -> Result<Config, UsageError> {
+        let filter = match &cli.command {
+            Command::Filter(a) => Some(filter::filter_config(a)?),
+            _ => None,
+        };
         let (job, io, seg, mel, write_wav, print_config) = match cli.command {
             Command::Run {
                 io,
@@ -135,10 +180,36 @@ impl Config {
             Command::Pack(a) => return crate::transfer::args::pack(a),
             Command::Verify(a) => return crate::transfer::args::verify(a),
             Command::Unpack(a) => return crate::transfer::args::unpack(a),
+            Command::Filter(a) => (Job::Filter, filter::io_args(a), None, None, false, false),
+            Command::Export(a) => return tool_config(Job::Export, export_config(a), None, None),
+            Command::Stats(a) => {
+                let stats = Tool::Stats(StatsConfig {
+                    out_dir: a.out,
+                    json: a.json,
+                });
+                return tool_config(Job::Stats, stats, None, None);
+            }
+            Command::Inspect { args, seg, mel } => {
+                let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
+                let segment = segment_config(&seg, isa)?;
+                let mel = mel_config(&mel)?;
+                let inspect = inspect_config(args)?;
+                return tool_config(Job::Inspect, inspect, Some(segment), Some(mel));
+            }
+            Command::Merge {
+                shards,
+                output,
+                quiet,
+            } => return merge_config(shards, output, quiet),
         };
         let mel = mel.map(|m| mel_config(&m)).transpose()?;
         let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
         let segment = seg.map(|s| segment_config(&s, isa)).transpose()?;
+        if !write_wav && segment.as_ref().is_some_and(|s| s.dtmf == DtmfMode::Mask) {
+            return usage(
+                "--dtmf mask needs chunk WAVs (with --no-wav the rows point into the sources, which still hold the tones); use --dtmf drop with --no-wav",
+            );
+        }
         let IoArgs {
             inputs,
             files_from,
@@ -150,7 +221,12 @@ impl Config {
             strict,
             absolute_paths,
             endpoint,
+            shard,
         } = io;
+        let shard = shard
+            .map(|s| Shard::parse(&s, |v| std::env::var(v).ok()))
+            .transpose()
+            .map_err(|e| UsageError(e.to_string()))?;
         let out_dir = match output {
             Some(o) => o,
             None if print_config => PathBuf::new(),
@@ -188,6 +264,9 @@ impl Config {
                 sse_kms_key_id: None,
             },
             transfer: None,
+            filter,
+            tool: None,
+            shard,
         })
     }
 
@@ -202,6 +281,32 @@ impl Config {
             "absolute_paths": self.absolute_paths,
         })
     }
+}
+
+/// `merge`: the shards' folders in `inputs`, the merged folder in `out_dir`.
+fn merge_config(shards: Vec<PathBuf>, out_dir: PathBuf, quiet: bool) -> Result<Config, UsageError> {
+    Ok(Config {
+        job: Job::Merge,
+        inputs: shards,
+        files_from: None,
+        out_dir,
+        threads: 1,
+        quiet,
+        resume: false,
+        timings: false,
+        strict: false,
+        absolute_paths: false,
+        write_wav: false,
+        segment: None,
+        mel: None,
+        print_config: false,
+        isa: Isa::Portable,
+        object: ObjectOptions::default(),
+        transfer: None,
+        filter: None,
+        tool: None,
+        shard: None,
+    })
 }
 
 fn segment_config(a: &SegmentArgs, isa: Isa) -> Result<SegmentConfig, UsageError> {
@@ -263,6 +368,11 @@ fn segment_config(a: &SegmentArgs, isa: Isa) -> Result<SegmentConfig, UsageError
         roles,
         vad,
         chunk,
+        dtmf: match a.dtmf {
+            DtmfArg::Drop => DtmfMode::Drop,
+            DtmfArg::Mask => DtmfMode::Mask,
+            DtmfArg::Off => DtmfMode::Off,
+        },
     })
 }
 
@@ -339,6 +449,117 @@ fn mel_config(a: &MelArgs) -> Result<MelConfig, UsageError> {
         return usage(e.to_string());
     }
     Ok(c)
+}
+
+/// Settings of the commands that read outputs or draw (`export`, `stats`, `inspect`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tool {
+    /// `export`.
+    Export(ExportConfig),
+    /// `stats`.
+    Stats(StatsConfig),
+    /// `inspect`.
+    Inspect(InspectConfig),
+}
+
+/// `stats` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsConfig {
+    /// The output folder summarised.
+    pub out_dir: PathBuf,
+    /// JSON instead of text.
+    pub json: bool,
+}
+
+/// `inspect` settings (the segment and mel settings are the `Config`'s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectConfig {
+    /// The call drawn.
+    pub call: PathBuf,
+    /// The PNG written.
+    pub png: PathBuf,
+    /// Start of the part drawn, seconds.
+    pub from_s: f64,
+    /// End of the part drawn, seconds (`None`: the end of the call).
+    pub to_s: Option<f64>,
+    /// Picture width, pixels.
+    pub width_px: u32,
+}
+
+/// A `Config` for `export`, `stats` or `inspect`.
+fn tool_config(
+    job: Job,
+    tool: Tool,
+    segment: Option<SegmentConfig>,
+    mel: Option<MelConfig>,
+) -> Result<Config, UsageError> {
+    let isa = Isa::from_env().map_err(|e| UsageError(e.to_string()))?;
+    Ok(Config {
+        job,
+        inputs: Vec::new(),
+        files_from: None,
+        out_dir: PathBuf::new(),
+        threads: 1,
+        quiet: false,
+        resume: false,
+        timings: false,
+        strict: false,
+        absolute_paths: false,
+        write_wav: false,
+        segment,
+        mel,
+        print_config: false,
+        isa,
+        object: ObjectOptions::default(),
+        transfer: None,
+        filter: None,
+        tool: Some(tool),
+        shard: None,
+    })
+}
+
+fn export_config(a: ExportArgs) -> Tool {
+    Tool::Export(ExportConfig {
+        out_dir: a.out,
+        format: match a.format {
+            ExportFormatArg::Nemo => Format::Nemo,
+            ExportFormatArg::Hf => Format::Hf,
+            ExportFormatArg::Lhotse => Format::Lhotse,
+            ExportFormatArg::Kaldi => Format::Kaldi,
+        },
+        dest: a.output,
+        copy: a.copy,
+        speaker_from: match a.speaker_from {
+            SpeakerFromArg::Role => SpeakerFrom::Role,
+            SpeakerFromArg::Source => SpeakerFrom::Source,
+        },
+    })
+}
+
+fn inspect_config(a: InspectArgs) -> Result<Tool, UsageError> {
+    let from_s = a.from.unwrap_or(0.0);
+    if !(from_s.is_finite() && from_s >= 0.0) {
+        return usage(format!(
+            "--from {from_s} must be a time in seconds, 0 or more"
+        ));
+    }
+    if let Some(to) = a.to {
+        if !(to.is_finite() && to > from_s) {
+            return usage(format!(
+                "--to {to} must be a time in seconds after --from {from_s}"
+            ));
+        }
+    }
+    if !(200..=10_000).contains(&a.width) {
+        return usage(format!("--width {} must be 200 to 10000 pixels", a.width));
+    }
+    Ok(Tool::Inspect(InspectConfig {
+        call: a.call,
+        png: a.output,
+        from_s,
+        to_s: a.to,
+        width_px: a.width,
+    }))
 }
 
 #[cfg(test)]

@@ -14,7 +14,11 @@
 //! - [`output`]: the manifest row, the typed report, reason codes, atomic
 //!   files, WAV and `.npy` writers; [`storage`]: the seam inputs are read and
 //!   outputs written through;
+//! - [`privacy`]: the personal-data detectors `filter` runs on transcripts;
+//! - [`export`]: an output folder in NeMo, Hugging Face, Lhotse or Kaldi
+//!   layout; [`stats`]: its summary; [`inspect`]: a picture of one call;
 //! - [`exit_codes`]: what the process returns;
+//! - [`shard`]: `--shard K/N`, the part of the inputs one machine of many does;
 //! - [`transfer`]: `pack`/`verify`/`unpack`, datasets across the perimeter
 //!   as checksummed, encrypted WebDataset shards.
 
@@ -25,10 +29,15 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod exit_codes;
+pub mod export;
 pub mod input;
+pub mod inspect;
 pub mod jobs;
 pub mod output;
 pub mod pipeline;
+pub mod privacy;
+pub mod shard;
 pub mod stages;
+pub mod stats;
 pub mod storage;
 pub mod transfer;

@@ -18,19 +18,16 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
     let mel = MelExtractor::with_isa(mel_cfg, cfg.isa);
     let found = super::inputs(cfg, true)?;
     let items = mel_items(&found)?;
+    // A manifest's rows are sharded by the call they come from (their
+    // `source`), so one call's chunks stay in one shard.
+    let (items, rejected, settings) = super::sharded(cfg, items, found.rejected, |i| {
+        i.rows.first().map_or(i.id.as_str(), |r| r.source.as_str())
+    });
     let out = OutputDir::open(&cfg.out_dir)?;
     let job = MelJob {
         mel: &mel,
         strict: cfg.strict,
         absolute_paths: cfg.absolute_paths,
     };
-    let settings = super::settings(cfg);
-    engine::run(
-        &out,
-        &settings,
-        cfg.parameters(),
-        &job,
-        &items,
-        &found.rejected,
-    )
+    engine::run(&out, &settings, cfg.parameters(), &job, &items, &rejected)
 }

@@ -5,10 +5,15 @@
 //! A new command: a file here, a variant in [`crate::cli::Command`] and
 //! [`crate::config::Job`], and a line in [`run()`].
 
+pub mod export;
+pub mod filter;
+pub mod inspect;
 pub mod mel;
+pub mod merge;
 pub mod pack;
 pub mod run;
 pub mod segment;
+pub mod stats;
 pub mod unpack;
 pub mod verify;
 
@@ -16,7 +21,7 @@ use anyhow::Result;
 
 use crate::config::{Config, Job, UsageError};
 use crate::engine::{self, Outcome, OutputDir, Settings};
-use crate::input::{self, Found};
+use crate::input::{self, Found, Rejected};
 use crate::jobs::segment::SegmentJob;
 use crate::stages::mel::MelExtractor;
 
@@ -30,6 +35,11 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         Job::Pack => pack::run(cfg),
         Job::Verify => verify::run(cfg),
         Job::Unpack => unpack::run(cfg),
+        Job::Filter => filter::run(cfg),
+        Job::Export => export::run(cfg),
+        Job::Stats => stats::run(cfg),
+        Job::Inspect => inspect::run(cfg),
+        Job::Merge => merge::run(cfg),
     }
 }
 
@@ -41,6 +51,8 @@ fn segment_job(cfg: &Config, mel: Option<&MelExtractor>, write_wav: bool) -> Res
         .as_ref()
         .expect("run and segment have segment settings");
     let found = inputs(cfg, false)?;
+    let (items, rejected, settings) =
+        sharded(cfg, found.inputs, found.rejected, |i| i.id_base.as_str());
     let out = OutputDir::open(&cfg.out_dir)?;
     let job = SegmentJob {
         seg,
@@ -50,15 +62,27 @@ fn segment_job(cfg: &Config, mel: Option<&MelExtractor>, write_wav: bool) -> Res
         isa: cfg.isa,
         absolute_paths: cfg.absolute_paths,
     };
-    let (items, rejected) = (&found.inputs, &found.rejected);
-    engine::run(
-        &out,
-        &settings(cfg),
-        cfg.parameters(),
-        &job,
-        items,
-        rejected,
-    )
+    engine::run(&out, &settings, cfg.parameters(), &job, &items, &rejected)
+}
+
+/// This run's part of the discovered `items` (sorted by id) under
+/// `--shard` (all of them without it), keyed by `key` (a stable id); the
+/// paths that could not be inputs (reported by shard 0 only); and the
+/// engine's settings with the shard for the report. Every command that
+/// takes `--shard` partitions its items here.
+fn sharded<T>(
+    cfg: &Config,
+    items: Vec<T>,
+    rejected: Vec<Rejected>,
+    key: impl Fn(&T) -> &str,
+) -> (Vec<T>, Vec<Rejected>, Settings) {
+    let (items, shard) = crate::shard::select(items, cfg.shard, key);
+    let rejected = crate::shard::select_rejected(rejected, cfg.shard);
+    let settings = Settings {
+        shard,
+        ..settings(cfg)
+    };
+    (items, rejected, settings)
 }
 
 /// The engine's run control from the configuration.
@@ -68,6 +92,7 @@ fn settings(cfg: &Config) -> Settings {
         quiet: cfg.quiet,
         resume: cfg.resume,
         timings: cfg.timings,
+        shard: None,
     }
 }
 

@@ -36,6 +36,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::input::{fnv1a, Rejected};
+use crate::output::quarantine::{QuarantineRow, QUARANTINE_FILE};
 use crate::output::report::{FileEntry, FileStats, Report, Status, Totals};
 use crate::output::{ReasonCode, Row, Written};
 use crate::storage::{Staged, Storage};
@@ -112,6 +113,10 @@ pub struct Done {
     pub written: Vec<Written>,
     /// Statistics.
     pub stats: FileStats,
+    /// Chunks the privacy gate removed (`quarantine.jsonl`), in (channel,
+    /// start) order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantine: Vec<QuarantineRow>,
 }
 
 /// What processing an input returns: the outcome and its staged files.
@@ -187,6 +192,13 @@ pub trait Job: Sync {
     fn ok_reason(&self, _stats: &FileStats) -> Option<ReasonCode> {
         None
     }
+
+    /// The job writes `OUT/quarantine.jsonl` from its items'
+    /// [`Done::quarantine`] rows (always, empty when no chunk was removed,
+    /// so no earlier run's list survives).
+    fn writes_quarantine(&self) -> bool {
+        false
+    }
 }
 
 /// Run control shared by every command.
@@ -200,6 +212,9 @@ pub struct Settings {
     pub resume: bool,
     /// Record CPU time per stage in the report.
     pub timings: bool,
+    /// `--shard K/N`: recorded in the report (the items are already this
+    /// shard's).
+    pub shard: Option<crate::shard::ShardReport>,
 }
 
 /// An output folder held for one run.
@@ -313,6 +328,13 @@ pub fn run<J: Job>(
     if settings.timings {
         report.timings_cpu_s = Some(ctx.timings.seconds());
     }
+    report.shard = settings.shard.clone();
+    if let (Some(s), true, false) = (&settings.shard, items.is_empty(), settings.quiet) {
+        eprintln!(
+            "callprep: shard {}/{}: none of the {} input(s) hash to this shard; writing an empty manifest",
+            s.k, s.n, s.inputs_total
+        );
+    }
     let report_path = out.path.join("report.json");
     report
         .write(&report_path)
@@ -375,6 +397,7 @@ fn write_manifest<J: Job>(
     let mut entries: Vec<FileEntry> = Vec::new();
     let mut totals = Totals::default();
     let mut current = resume::Current::default();
+    let mut quarantine: Vec<QuarantineRow> = Vec::new();
     let manifest_path = out.path.join("manifest.jsonl");
     let written = out.storage.write_atomic(&manifest_path, |w| {
         for (item, res) in items.iter().zip(results) {
@@ -391,6 +414,7 @@ fn write_manifest<J: Job>(
                             row.duration;
                     }
                     current.add(rec_path, &rec.done.written);
+                    quarantine.extend(rec.done.quarantine);
                     totals.add(stats);
                     entries.push(FileEntry {
                         source,
@@ -417,7 +441,25 @@ fn write_manifest<J: Job>(
         Ok(())
     });
     written.map_err(|e| EnvError(format!("cannot write {}: {e}", manifest_path.display())))?;
+    if job.writes_quarantine() {
+        write_quarantine(out, &quarantine)?;
+    }
     Ok((totals, entries, current))
+}
+
+/// Writes `OUT/quarantine.jsonl` (atomically): the items' quarantine rows
+/// in input order.
+fn write_quarantine(out: &OutputDir, rows: &[QuarantineRow]) -> Result<()> {
+    let path = out.path.join(QUARANTINE_FILE);
+    out.storage
+        .write_atomic(&path, |w| {
+            for row in rows {
+                serde_json::to_writer(&mut *w, row).map_err(io::Error::other)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        })
+        .map_err(|e| EnvError(format!("cannot write {}: {e}", path.display())).into())
 }
 
 /// The summary printed at the end of a run: inputs, hours of calls in,

@@ -25,11 +25,13 @@ pub enum Stage {
     Write,
     /// The committer: making outputs durable and renaming them.
     Commit,
+    /// The keypad-tone (DTMF) detector of the privacy gate.
+    Dtmf,
 }
 
 impl Stage {
     /// Every stage, in report order.
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Decode,
         Stage::Resample,
         Stage::Vad,
@@ -37,6 +39,7 @@ impl Stage {
         Stage::Mel,
         Stage::Write,
         Stage::Commit,
+        Stage::Dtmf,
     ];
 
     /// The stage's name in `report.json`.
@@ -49,6 +52,7 @@ impl Stage {
             Stage::Mel => "mel",
             Stage::Write => "write",
             Stage::Commit => "commit",
+            Stage::Dtmf => "dtmf",
         }
     }
 }
@@ -91,7 +95,7 @@ mod tests {
         t.add_ns(Stage::Vad, 500_000_000);
         t.add_ns(Stage::Commit, 250_000_000);
         let s = t.seconds();
-        assert_eq!(s.len(), 7);
+        assert_eq!(s.len(), Stage::ALL.len());
         assert_eq!(s["vad"], 2.0);
         assert_eq!(s["commit"], 0.25);
         assert_eq!(s["decode"], 0.0);

@@ -139,6 +139,7 @@ impl MelJob<'_> {
                 path: feats.rel,
                 bytes: feats.bytes,
             }],
+            quarantine: Vec::new(),
         };
         Ok(Processed {
             done,

@@ -4,12 +4,16 @@
 //! - [`segment::SegmentJob`] (`run`, `segment`): one recording → its chunk
 //!   WAVs, features (for `run`) and rows, streamed through the stages;
 //! - [`mel::MelJob`] (`mel`): one existing chunk (a WAV, or a manifest row)
-//!   → its `.npy` and row.
+//!   → its `.npy` and row;
+//! - [`filter`] (`filter`): the privacy gate over a manifest and its
+//!   transcripts, one pass over text (no engine job: nothing per item is
+//!   worth a record).
 //!
 //! Both open their input with [`open_input`] and write features with
 //! [`write_features`]; neither knows about threads beyond its own item,
 //! commits, resume or the report (the engine's).
 
+pub mod filter;
 pub mod mel;
 pub mod segment;
 

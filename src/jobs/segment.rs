@@ -26,14 +26,16 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::{open_input, read_error, write_features, BLOCK_FRAMES};
-use crate::config::SegmentConfig;
+use crate::config::{DtmfMode, SegmentConfig, DTMF_MARGIN_S};
 use crate::engine::{Ctx, Done, Failure, Job, Processed, Stage};
 use crate::input::Input;
+use crate::output::quarantine::{QuarantineReason, QuarantineRow};
 use crate::output::report::{DropStat, FileStats};
 use crate::output::{row, wav, ReasonCode, Row, Written};
 use crate::pipeline::{self, ChannelSegmenter};
 use crate::stages::chunk::{Plan, Span};
 use crate::stages::decode::{self, to_i16, WavInfo};
+use crate::stages::dtmf::DtmfDetector;
 use crate::stages::mel::MelExtractor;
 use crate::stages::resample::StreamResampler;
 use crate::storage::{InputReader, Staged};
@@ -78,6 +80,10 @@ impl Job for SegmentJob<'_> {
     fn ok_reason(&self, stats: &FileStats) -> Option<ReasonCode> {
         (stats.chunks == 0).then_some(ReasonCode::NoSpeech)
     }
+
+    fn writes_quarantine(&self) -> bool {
+        true
+    }
 }
 
 /// One chunk ready to be written.
@@ -89,11 +95,13 @@ struct ChunkJob {
     samples: Vec<i16>,
 }
 
-/// Drops and forced cuts of one channel.
+/// Drops, forced cuts and quarantined chunks of one channel.
 #[derive(Default)]
 struct ChannelStats {
     dropped: BTreeMap<String, DropStat>,
     forced_cuts: usize,
+    /// Chunks the DTMF gate removed, in time order.
+    quarantine: Vec<QuarantineRow>,
 }
 
 /// One selected channel of the file being streamed.
@@ -102,6 +110,11 @@ struct ChannelTask {
     role: String,
     resampler: Option<StreamResampler>,
     stats: ChannelStats,
+    /// The keypad-tone detector (not with `--dtmf off`).
+    dtmf: Option<DtmfDetector>,
+    /// Chunk jobs held until the detector has covered their end plus the
+    /// margin, in time order.
+    pending: VecDeque<ChunkJob>,
 }
 
 /// One file being segmented: what its channel tasks and chunk jobs share.
@@ -174,14 +187,17 @@ impl SegmentJob<'_> {
             truncated: info.truncated || short_read,
             ..FileStats::default()
         };
+        let mut quarantine = Vec::new();
         for cs in per_channel {
             stats.forced_cuts += cs.forced_cuts;
             stats.add_dropped(&cs.dropped);
+            quarantine.extend(cs.quarantine);
         }
         let mut pairs = rows.into_inner().expect("lock not poisoned");
         pairs.sort_by(|a, b| (a.0.channel, &a.0.id).cmp(&(b.0.channel, &b.0.id)));
         let mut done = Done {
             stats,
+            quarantine,
             ..Done::default()
         };
         for (row, w) in pairs {
@@ -352,6 +368,8 @@ impl<'a> FileRun<'a> {
                 role: role.clone(),
                 resampler,
                 stats: ChannelStats::default(),
+                dtmf: (seg.dtmf != DtmfMode::Off).then(|| DtmfDetector::new(seg.sample_rate_hz)),
+                pending: VecDeque::new(),
             });
         }
         Ok((tasks, segmenters))
@@ -378,20 +396,81 @@ impl<'a> FileRun<'a> {
         }
         for span in plan.chunks {
             let samples = audio[span.start - start..span.end - start].to_vec();
-            self.enqueue(ChunkJob {
+            let job = ChunkJob {
                 id: format!("{}-{}-{:010}", self.input.id_base, task.role, span.start),
                 channel: task.channel,
                 role: task.role.clone(),
                 span,
                 samples,
-            });
-            scope.spawn(move |_| {
-                if let Some(job) = self.dequeue() {
-                    self.write_chunk(job);
-                }
-            });
+            };
+            if task.dtmf.is_some() {
+                task.pending.push_back(job);
+            } else {
+                self.spawn(scope, job);
+            }
         }
+        self.release(scope, task);
         self.help()
+    }
+
+    /// Queues a chunk job and spawns a taker for it in the file's scope.
+    fn spawn<'s>(&'s self, scope: &rayon::Scope<'s>, job: ChunkJob) {
+        self.enqueue(job);
+        scope.spawn(move |_| {
+            if let Some(job) = self.dequeue() {
+                self.write_chunk(job);
+            }
+        });
+    }
+
+    /// The DTMF gate: the held chunk jobs whose end plus the margin the
+    /// detector has covered are decided, oldest first. `drop`: a chunk
+    /// within the margin of a tone span is not written; it becomes a
+    /// quarantine row and a `dtmf` drop. `mask`: the tone spans inside the
+    /// chunk are zeroed. Every other chunk is spawned unchanged.
+    fn release<'s>(&'s self, scope: &rayon::Scope<'s>, task: &mut ChannelTask) {
+        let Some(det) = task.dtmf.as_ref() else {
+            return;
+        };
+        let rate = self.job.seg.sample_rate_hz;
+        let margin = (DTMF_MARGIN_S * f64::from(rate)).round() as usize;
+        let known = det.known_until();
+        while task
+            .pending
+            .front()
+            .is_some_and(|j| j.span.end.saturating_add(margin) <= known)
+        {
+            let Some(mut job) = task.pending.pop_front() else {
+                break;
+            };
+            let (s, e) = (job.span.start, job.span.end);
+            match self.job.seg.dtmf {
+                DtmfMode::Drop if det.overlaps(s.saturating_sub(margin)..e + margin) => {
+                    let secs = |x: usize| x as f64 / f64::from(rate);
+                    let d = task.stats.dropped.entry("dtmf".to_string()).or_default();
+                    d.count += 1;
+                    d.speech_s += secs(e - s);
+                    task.stats.quarantine.push(QuarantineRow {
+                        id: job.id,
+                        source: self.source_path.clone(),
+                        channel: job.channel,
+                        start: secs(s),
+                        end: secs(e),
+                        reason: QuarantineReason::Dtmf,
+                    });
+                }
+                DtmfMode::Mask => {
+                    for t in det.spans() {
+                        let (a, b) = (t.start.max(s), t.end.min(e));
+                        if a < b {
+                            job.samples[a - s..b - s].fill(0);
+                        }
+                    }
+                    self.spawn(scope, job);
+                }
+                _ => self.spawn(scope, job),
+            }
+        }
     }
 
     /// Decodes one block of whole frames into every channel's segmenter
@@ -412,23 +491,35 @@ impl<'a> FileRun<'a> {
         for (task, segmenter) in tasks.iter_mut().zip(segmenters) {
             let t0 = Instant::now();
             let mut resample_err = None;
-            segmenter.append_with(|audio| match task.resampler.as_mut() {
-                None => {
-                    decode::decode_channel_i16(info, whole, task.channel, self.job.isa, audio);
-                    ctx.timings.add(Stage::Decode, t0);
+            segmenter.append_with(|audio| {
+                let from = audio.len();
+                match task.resampler.as_mut() {
+                    None => {
+                        decode::decode_channel_i16(info, whole, task.channel, self.job.isa, audio);
+                        ctx.timings.add(Stage::Decode, t0);
+                    }
+                    Some(r) => {
+                        dec.clear();
+                        decode::decode_channel(info, whole, task.channel, dec);
+                        ctx.timings.add(Stage::Decode, t0);
+                        let t = Instant::now();
+                        res.clear();
+                        let pushed =
+                            r.push(dec, res)
+                                .and_then(|()| if last { r.finish(res) } else { Ok(()) });
+                        audio.extend(res.iter().map(|&x| to_i16(x)));
+                        resample_err = pushed.err();
+                        ctx.timings.add(Stage::Resample, t);
+                    }
                 }
-                Some(r) => {
-                    dec.clear();
-                    decode::decode_channel(info, whole, task.channel, dec);
-                    ctx.timings.add(Stage::Decode, t0);
+                // The gate hears exactly the samples the chunks are cut from.
+                if let Some(d) = task.dtmf.as_mut() {
                     let t = Instant::now();
-                    res.clear();
-                    let pushed =
-                        r.push(dec, res)
-                            .and_then(|()| if last { r.finish(res) } else { Ok(()) });
-                    audio.extend(res.iter().map(|&x| to_i16(x)));
-                    resample_err = pushed.err();
-                    ctx.timings.add(Stage::Resample, t);
+                    d.push(&audio[from..]);
+                    if last {
+                        d.finish();
+                    }
+                    ctx.timings.add(Stage::Dtmf, t);
                 }
             });
             fill_ns += t0.elapsed().as_nanos() as u64;
@@ -492,6 +583,10 @@ impl<'a> FileRun<'a> {
                         inline_ns += self.emit(scope, &mut tasks[k], plan, audio, start);
                     });
                 }
+            }
+            // Chunks held for the DTMF gate whose end the detector has now covered.
+            for task in tasks.iter_mut() {
+                self.release(scope, task);
             }
             // Also between sections: the file's task helps with its queued
             // jobs even while its sections are long.

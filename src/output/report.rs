@@ -182,6 +182,34 @@ pub struct Report {
     /// CPU seconds per stage (`--timings`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub timings_cpu_s: Option<BTreeMap<String, f64>>,
+    /// `filter` only: its rows in, kept and dropped.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub filter: Option<FilterTotals>,
+    /// `--shard K/N`: which part of the job this run did (not in the
+    /// parameters: the shards of one job share them).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<crate::shard::ShardReport>,
+}
+
+/// `filter` in `report.json`: what the privacy gate did with the rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FilterTotals {
+    /// Rows in the input manifest.
+    pub rows_in: u64,
+    /// Rows written to the new manifest.
+    pub rows_kept: u64,
+    /// Rows removed (listed in `quarantine.jsonl`).
+    pub rows_dropped: u64,
+    /// Removed rows by reason (`card`, `iin`, `phone`, `iban`, `email`,
+    /// `drop_list`, `no_text`).
+    pub dropped_by_reason: BTreeMap<String, u64>,
+    /// Kept rows that had no transcript (`text` left empty).
+    pub rows_without_text: u64,
+    /// Transcript rows that matched no chunk of the manifest.
+    pub transcripts_unused: u64,
+    /// Rows of the input folder's `quarantine.jsonl` (DTMF drops of
+    /// `run`/`segment`) copied to the new one.
+    pub quarantine_carried: u64,
 }
 
 impl Report {
@@ -194,6 +222,8 @@ impl Report {
             totals: totals.report(),
             files,
             timings_cpu_s: None,
+            filter: None,
+            shard: None,
         }
     }
 

@@ -25,6 +25,7 @@
 
 pub mod chunk;
 pub mod decode;
+pub mod dtmf;
 pub mod mel;
 pub mod resample;
 pub mod vad;

@@ -118,5 +118,8 @@ fn base(
         isa: Isa::from_env().map_err(|e| UsageError(e.to_string()))?,
         object,
         transfer: Some(transfer),
+        filter: None,
+        tool: None,
+        shard: None,
     })
 }

@@ -78,26 +78,47 @@ fn dataset(dir: &Path) -> PathBuf {
     for f in ["call01.wav", "call02.wav"] {
         fs::copy(fixtures().join(f), calls.join(f)).unwrap();
     }
-    let (seg, mel) = (dir.join("seg"), dir.join("mel"));
-    // The bank's flow, one step per line (`filter` goes between segment and mel).
-    let steps: Vec<Vec<String>> = vec![
-        vec![
-            "segment".into(),
-            s(&calls).into(),
-            "-o".into(),
-            s(&seg).into(),
-        ],
-        vec![
-            "mel".into(),
-            s(&seg.join("manifest.jsonl")).into(),
-            "-o".into(),
-            s(&mel).into(),
-        ],
-    ];
-    for step in &steps {
-        let args: Vec<&str> = step.iter().map(String::as_str).collect();
-        run(&[&args[..], &["-q"]].concat(), 0);
+    let (seg, clean, mel) = (dir.join("seg"), dir.join("clean"), dir.join("mel"));
+    // The bank's flow: segment → STT → filter → mel. The "STT" here says a
+    // card number in the first chunk, so the privacy gate removes it.
+    run(&["segment", s(&calls), "-o", s(&seg), "-q"], 0);
+    let seg_rows = fs::read_to_string(seg.join("manifest.jsonl")).unwrap();
+    let mut stt = String::new();
+    for (k, line) in seg_rows.lines().enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let text = if k == 0 {
+            "номер карты 4400 4301 2345 6789"
+        } else {
+            "добрый день"
+        };
+        stt += &serde_json::json!({"id": v["id"], "text": text}).to_string();
+        stt.push('\n');
     }
+    let transcripts = dir.join("stt.jsonl");
+    fs::write(&transcripts, stt).unwrap();
+    run(
+        &[
+            "filter",
+            s(&seg.join("manifest.jsonl")),
+            "-o",
+            s(&clean),
+            "--transcripts",
+            s(&transcripts),
+            "-q",
+        ],
+        0,
+    );
+    let kept = fs::read_to_string(clean.join("manifest.jsonl")).unwrap();
+    assert_eq!(
+        kept.lines().count() + 1,
+        seg_rows.lines().count(),
+        "filter removes the chunk with the card"
+    );
+    assert!(!kept.contains("4400"));
+    run(
+        &["mel", s(&clean.join("manifest.jsonl")), "-o", s(&mel), "-q"],
+        0,
+    );
     mel
 }
 
