@@ -21,14 +21,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::config::{Config, UsageError};
 use crate::engine::{EnvError, Outcome, OutputDir};
-use crate::output::atomic::{write_atomic, TMP_MARK};
+use crate::output::atomic::TMP_MARK;
 use crate::output::quarantine::{QuarantineRow, QUARANTINE_FILE};
 use crate::output::report::{FileEntry, Report, Status, Totals};
 use crate::output::row::{absolute_path, manifest_path};
@@ -112,25 +112,9 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         }
         entries.push(g.entry.clone());
     }
-    let manifest = out.path.join("manifest.jsonl");
-    write_atomic(&manifest, |w| {
-        for row in &rows {
-            serde_json::to_writer(&mut *w, row).map_err(io::Error::other)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })
-    .map_err(|e| EnvError(format!("cannot write {}: {e}", manifest.display())))?;
+    out.write_jsonl("manifest.jsonl", &rows)?;
     if shards.iter().any(|s| s.quarantine.is_some()) {
-        let path = out.path.join(QUARANTINE_FILE);
-        write_atomic(&path, |w| {
-            for row in &quarantine {
-                serde_json::to_writer(&mut *w, row).map_err(io::Error::other)?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })
-        .map_err(|e| EnvError(format!("cannot write {}: {e}", path.display())))?;
+        out.write_jsonl(QUARANTINE_FILE, &quarantine)?;
     }
     let mut report = Report::new(shards[0].report.parameters.clone(), &totals, entries);
     report.timings_cpu_s = summed_timings(&shards);
