@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use callprep::shard::Shard;
 
 mod common;
+use common::dtmf::{call_with_tones, write_pcm16};
 use common::tree;
 
 fn bin() -> Command {
@@ -123,6 +124,58 @@ fn merged_shards_are_the_bytes_of_one_run() {
     assert_eq!(manifest_ids(&merged), all);
     assert_eq!(report(&merged)["totals"]["chunks"], 27);
     assert!(report(&merged).get("shard").is_none());
+}
+
+/// The privacy gate's drops go with their inputs: merged shards have the
+/// one-machine `quarantine.jsonl` (rows in input order, source paths
+/// against OUT).
+#[test]
+fn merged_shards_carry_the_quarantine_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("calls");
+    fs::create_dir(&input).unwrap();
+    for id in IDS {
+        fs::copy(
+            fixtures().join(format!("{id}.wav")),
+            input.join(format!("{id}.wav")),
+        )
+        .unwrap();
+    }
+    let (left, right, _) = call_with_tones();
+    write_pcm16(&input.join("call01_keys.wav"), &left, &right);
+    let root = tmp.path().join("out");
+    let single = single_and_shards(&root, &["segment"], &input, 2);
+    let quarantined = fs::read_to_string(single.join("quarantine.jsonl")).unwrap();
+    assert!(
+        quarantined.lines().count() >= 2,
+        "the typed call loses chunks: {quarantined}"
+    );
+    let merged = root.join("merged");
+    run(&["merge", s(&root.join("shard-")), "-o", s(&merged), "-q"]);
+    let (a, b) = (tree(&single), tree(&merged));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (rel, bytes) in &a {
+        assert!(b[rel] == *bytes, "{rel} differs");
+    }
+
+    // A shard whose quarantine list lost a row is refused.
+    let shard = (0..2)
+        .map(|k| root.join(format!("shard-{k}")))
+        .find(|d| {
+            !fs::read_to_string(d.join("quarantine.jsonl"))
+                .unwrap()
+                .is_empty()
+        })
+        .unwrap();
+    fs::write(shard.join("quarantine.jsonl"), "").unwrap();
+    let err = refused(&[
+        "merge",
+        s(&root.join("shard-")),
+        "-o",
+        s(&root.join("m2")),
+        "-q",
+    ]);
+    assert!(err.contains("quarantine.jsonl has 0 row(s)"), "{err}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `callprep inspect CALL.wav -o call.png [--from S --to S]`: reads one
 //! call, analyses it with the real stages ([`crate::inspect::analyse`]),
-//! draws it ([`crate::inspect::draw`]) and says what it drew.
+//! draws it ([`crate::inspect::draw()`]) and says what it drew.
 
 use anyhow::{Context, Result};
 

@@ -7,7 +7,8 @@
 //! input's rows as its shard wrote them), its paths rewritten relative to OUT
 //! (or absolute, as the job's `--absolute-paths` says); `OUT/report.json`
 //! with the entries in that order and totals summed in it (the bytes a
-//! one-machine run writes); and every chunk WAV and `.npy` a row names,
+//! one-machine run writes); `OUT/quarantine.jsonl` (the privacy gate's
+//! drops) in the same order; and every chunk WAV and `.npy` a row names,
 //! hard-linked into OUT at the same relative path (copied across file
 //! systems), so OUT is a self-contained dataset with the same bytes.
 //!
@@ -20,14 +21,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::config::{Config, UsageError};
 use crate::engine::{EnvError, Outcome, OutputDir};
-use crate::output::atomic::{write_atomic, TMP_MARK};
+use crate::output::atomic::TMP_MARK;
+use crate::output::quarantine::{QuarantineRow, QUARANTINE_FILE};
 use crate::output::report::{FileEntry, Report, Status, Totals};
 use crate::output::row::{absolute_path, manifest_path};
 use crate::output::{ReasonCode, Row};
@@ -43,6 +45,8 @@ struct ShardOut {
     shard: ShardReport,
     /// Its manifest rows, in order.
     rows: Vec<Row>,
+    /// Its `quarantine.jsonl` rows, in order (`None`: the job writes none).
+    quarantine: Option<Vec<QuarantineRow>>,
     /// Held for the merge: no run may write the shard meanwhile.
     _lock: Option<File>,
 }
@@ -51,6 +55,7 @@ struct ShardOut {
 struct Group<'a> {
     entry: &'a FileEntry,
     rows: &'a [Row],
+    quarantine: &'a [QuarantineRow],
     shard: &'a ShardOut,
 }
 
@@ -89,11 +94,17 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
     let out = OutputDir::open(&cfg.out_dir)?;
     let absolute = shards[0].report.parameters["absolute_paths"] == serde_json::json!(true);
     let mut rows = Vec::new();
+    let mut quarantine = Vec::new();
     let mut totals = Totals::default();
     let mut entries = Vec::new();
     for g in &groups {
         for r in g.rows {
             rows.push(relocate(r, &g.shard.dir, &out.path, absolute)?);
+        }
+        for q in g.quarantine {
+            let mut q = q.clone();
+            q.source = moved(&q.source, &g.shard.dir, &out.path, absolute)?;
+            quarantine.push(q);
         }
         match (&g.entry.status, &g.entry.stats) {
             (Status::Ok, Some(stats)) => totals.add(stats),
@@ -101,15 +112,10 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         }
         entries.push(g.entry.clone());
     }
-    let manifest = out.path.join("manifest.jsonl");
-    write_atomic(&manifest, |w| {
-        for row in &rows {
-            serde_json::to_writer(&mut *w, row).map_err(io::Error::other)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })
-    .map_err(|e| EnvError(format!("cannot write {}: {e}", manifest.display())))?;
+    out.write_jsonl("manifest.jsonl", &rows)?;
+    if shards.iter().any(|s| s.quarantine.is_some()) {
+        out.write_jsonl(QUARANTINE_FILE, &quarantine)?;
+    }
     let mut report = Report::new(shards[0].report.parameters.clone(), &totals, entries);
     report.timings_cpu_s = summed_timings(&shards);
     let report_path = out.path.join("report.json");
@@ -238,13 +244,61 @@ fn read_shard(dir: &Path) -> Result<ShardOut> {
             rows.len()
         ));
     }
+    let quarantine = read_quarantine(dir, &report)?;
     Ok(ShardOut {
         dir: dir.to_path_buf(),
         report,
         shard,
         rows,
+        quarantine,
         _lock: lock,
     })
+}
+
+/// The shard's `quarantine.jsonl` rows (`None` when the job writes no
+/// such file), checked against the report's `dtmf` drops: one row each.
+fn read_quarantine(dir: &Path, report: &Report) -> Result<Option<Vec<QuarantineRow>>> {
+    let path = dir.join(QUARANTINE_FILE);
+    let want = dtmf_drops(report.files.iter());
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && want == 0 => return Ok(None),
+        Err(e) => {
+            return refuse(format!(
+                "{}: cannot read {QUARANTINE_FILE} ({e}); run the shard again with --resume",
+                dir.display()
+            ))
+        }
+    };
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let row: QuarantineRow = serde_json::from_str(line)
+            .map_err(|e| UsageError(format!("{} line {}: {e}", path.display(), n + 1)))?;
+        rows.push(row);
+    }
+    if rows.len() != want {
+        return refuse(format!(
+            "{}: {QUARANTINE_FILE} has {} row(s) but report.json counts {want} dtmf drop(s): \
+             the shard's outputs are from different runs; run it again with --resume",
+            dir.display(),
+            rows.len()
+        ));
+    }
+    Ok(Some(rows))
+}
+
+/// The chunks the privacy gate removed from these inputs (each has a
+/// `quarantine.jsonl` row).
+fn dtmf_drops<'a>(files: impl Iterator<Item = &'a FileEntry>) -> usize {
+    files
+        .filter_map(|f| {
+            f.stats
+                .as_ref()?
+                .dropped
+                .get("dtmf")
+                .map(|d| d.count as usize)
+        })
+        .sum()
 }
 
 /// Takes (shared with no writer) the lock of the shard's output folder, if
@@ -357,15 +411,21 @@ fn order(shards: &[ShardOut]) -> Result<Vec<Group<'_>>> {
     let mut items = Vec::new();
     let mut rejected = Vec::new();
     for s in shards {
-        let mut at = 0;
+        let (mut at, mut qat) = (0, 0);
         for entry in &s.report.files {
             let n = entry.stats.as_ref().map_or(0, |st| st.chunks);
+            let q = dtmf_drops(std::iter::once(entry));
             let g = Group {
                 entry,
                 rows: &s.rows[at..at + n],
+                quarantine: s
+                    .quarantine
+                    .as_deref()
+                    .map_or(&[], |rows| &rows[qat..qat + q]),
                 shard: s,
             };
             at += n;
+            qat += q;
             if entry.id.is_empty() {
                 rejected.push(g);
             } else {

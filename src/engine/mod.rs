@@ -231,6 +231,20 @@ pub struct OutputDir {
 }
 
 impl OutputDir {
+    /// Writes `items` to OUT/`name` as JSON Lines, atomically.
+    pub fn write_jsonl<T: serde::Serialize>(&self, name: &str, items: &[T]) -> Result<()> {
+        let path = self.path.join(name);
+        self.storage
+            .write_atomic(&path, |w| {
+                for item in items {
+                    serde_json::to_writer(&mut *w, item).map_err(io::Error::other)?;
+                    w.write_all(b"\n")?;
+                }
+                Ok(())
+            })
+            .map_err(|e| EnvError(format!("cannot write {}: {e}", path.display())).into())
+    }
+
     /// Creates the folder, takes its lock and removes temporaries a killed
     /// run left behind.
     pub fn open(path: &Path) -> Result<OutputDir> {
@@ -442,24 +456,9 @@ fn write_manifest<J: Job>(
     });
     written.map_err(|e| EnvError(format!("cannot write {}: {e}", manifest_path.display())))?;
     if job.writes_quarantine() {
-        write_quarantine(out, &quarantine)?;
+        out.write_jsonl(QUARANTINE_FILE, &quarantine)?;
     }
     Ok((totals, entries, current))
-}
-
-/// Writes `OUT/quarantine.jsonl` (atomically): the items' quarantine rows
-/// in input order.
-fn write_quarantine(out: &OutputDir, rows: &[QuarantineRow]) -> Result<()> {
-    let path = out.path.join(QUARANTINE_FILE);
-    out.storage
-        .write_atomic(&path, |w| {
-            for row in rows {
-                serde_json::to_writer(&mut *w, row).map_err(io::Error::other)?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })
-        .map_err(|e| EnvError(format!("cannot write {}: {e}", path.display())).into())
 }
 
 /// The summary printed at the end of a run: inputs, hours of calls in,

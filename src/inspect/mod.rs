@@ -5,7 +5,7 @@
 //! (seconds). Out: a [`Call`]: per channel (at the pipeline rate) the 16-bit
 //! samples, every VAD frame's decision, the chunker's plan (chunks kept,
 //! speech dropped with its reason) over the whole call, and the log-mel
-//! spectrogram of the range drawn; [`draw`] turns it into a PNG. Decoding,
+//! spectrogram of the range drawn; [`draw()`] turns it into a PNG. Decoding,
 //! resampling, VAD ([`crate::stages::vad::FrameVad`]), chunking
 //! ([`crate::pipeline::segment_samples`]) and the mel extractor are the ones
 //! `run` uses; the whole call is held in memory (`inspect` is for one call).

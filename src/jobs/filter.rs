@@ -20,7 +20,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -404,25 +403,10 @@ fn decide(cfg: &FilterConfig, inputs: &Inputs, out: &Path, absolute: bool) -> Re
     Ok(d)
 }
 
-/// Writes `items` to OUT/`name` as JSON Lines, atomically.
-fn write_jsonl<T: serde::Serialize>(out: &OutputDir, name: &str, items: &[T]) -> Result<()> {
-    let path = out.path.join(name);
-    out.storage
-        .write_atomic(&path, |w| {
-            for item in items {
-                serde_json::to_writer(&mut *w, item).map_err(io::Error::other)?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })
-        .map_err(|e| EnvError(format!("cannot write {}: {e}", path.display())))?;
-    Ok(())
-}
-
 /// Writes quarantine, manifest and report, each atomically.
 fn write(out: &OutputDir, cfg: &FilterConfig, absolute: bool, d: &Decided) -> Result<()> {
-    write_jsonl(out, QUARANTINE_FILE, &d.quarantine)?;
-    write_jsonl(out, "manifest.jsonl", &d.kept)?;
+    out.write_jsonl(QUARANTINE_FILE, &d.quarantine)?;
+    out.write_jsonl("manifest.jsonl", &d.kept)?;
     let totals = Totals {
         files_ok: 1,
         audio_s: d.seconds_in,

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod dtmf;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
