@@ -214,7 +214,7 @@ pub struct UnpackArgs {
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// URL of an S3-compatible store (S3 on Outposts, MinIO, Ceph), e.g.
-    /// https://s3.bank.internal:9000 (default: AWS, or AWS_ENDPOINT_URL).
+    /// <https://s3.bank.internal:9000> (default: AWS, or AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 }

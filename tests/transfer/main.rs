@@ -311,7 +311,9 @@ fn encrypted_shards_open_with_the_age_tool_and_unpack_gives_the_data_back() {
     );
     assert_eq!(rows_and_features(&back), (rows, feats));
     // A wrong key: a usage error naming --identity.
-    let (other, _) = age_key(&dir.path().join("k2").tap_mkdir());
+    let k2 = dir.path().join("k2");
+    fs::create_dir_all(&k2).unwrap();
+    let (other, _) = age_key(&k2);
     let e = run(
         &[
             "unpack",
@@ -324,17 +326,6 @@ fn encrypted_shards_open_with_the_age_tool_and_unpack_gives_the_data_back() {
         1,
     );
     assert!(String::from_utf8_lossy(&e.stderr).contains("--identity"));
-}
-
-trait TapMkdir {
-    fn tap_mkdir(self) -> Self;
-}
-
-impl TapMkdir for PathBuf {
-    fn tap_mkdir(self) -> Self {
-        fs::create_dir_all(&self).unwrap();
-        self
-    }
 }
 
 #[test]
