@@ -15,7 +15,8 @@
 #   pack       callprep pack DATA -o SCRATCH/p -q            (256 MiB shards, fsync'ed)
 #   pack-age   callprep pack DATA -o SCRATCH/p -q --encrypt-to <a fresh age key>
 # and prints per configuration the median wall time, MB/s of input, and the peak RSS
-# (/usr/bin/time -v). The page cache is warm for all (DATA is read once first).
+# (/usr/bin/time -v). The page cache is warm for all (DATA is read once first), and
+# every run starts after a `sync` (no writeback left over from the run before).
 set -euo pipefail
 DATA=$(realpath "$1"); SCRATCH=$2; REPEATS=${3:-5}
 BIN=${CALLPREP:-$(dirname "$0")/../target/release/callprep}
@@ -35,6 +36,7 @@ declare -A T R
 run() { # name, command...
   local name=$1; shift
   rm -rf "$SCRATCH/t" "$SCRATCH/p"; mkdir -p "$SCRATCH/t"
+  sync  # the previous run's deletes and writeback are not this run's cost
   /usr/bin/time -f '%e %M' -o "$SCRATCH/time.txt" "$@"
   read -r sec kb < "$SCRATCH/time.txt"
   T[$name]+="$sec "; R[$name]+="$kb "

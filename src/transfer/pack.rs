@@ -9,7 +9,7 @@
 //! cannot be written stops the pack with an [`EnvError`] (exit 3) after the
 //! shards already written, which `--resume` keeps.
 
-use std::io::{self, BufWriter, Write};
+use std::io;
 
 use anyhow::{Context, Result};
 
@@ -169,7 +169,9 @@ fn prior_index(dest: &Location, now: &Index) -> Result<Option<Index>> {
 fn still_good(dest: &Location, old: &ShardEntry, samples: &[Sample]) -> Result<bool> {
     let plain = shard::write_tar(samples, HashWriter::new(io::sink()))
         .with_context(|| format!("reading the files of {}", old.name))?;
-    let (_, tar_sha, tar_bytes) = plain.finish();
+    let (_, tar_sha, tar_bytes) = plain
+        .finish()
+        .with_context(|| format!("hashing {}", old.name))?;
     if tar_sha != old.tar_sha256 || tar_bytes != old.tar_bytes {
         return Ok(false);
     }
@@ -195,18 +197,18 @@ fn write_shard(
 ) -> io::Result<ShardEntry> {
     let mut sums = None;
     dest.write_with(name, |w| {
-        let stored = HashWriter::new(BufWriter::with_capacity(1 << 20, w));
-        let (stored, tar_sha, tar_bytes) = if recipients.is_empty() {
+        // Each HashWriter buffers 1 MiB blocks and hashes them on its own
+        // thread, so SHA-256 overlaps the tar, age and the writes.
+        let stored = HashWriter::new(w);
+        let ((_, stored_sha, stored_bytes), tar_sha, tar_bytes) = if recipients.is_empty() {
             // A plain shard is stored as it is: one hash serves both.
-            let (buf, sha, n) = shard::write_tar(samples, stored)?.finish();
-            ((buf, sha.clone(), n), sha, n)
+            let (w, sha, n) = shard::write_tar(samples, stored)?.finish()?;
+            ((w, sha.clone(), n), sha, n)
         } else {
             let enc = crypt::encrypt(recipients, stored)?;
-            let (enc, sha, n) = shard::write_tar(samples, HashWriter::new(enc))?.finish();
-            (enc.finish()?.finish(), sha, n)
+            let (enc, sha, n) = shard::write_tar(samples, HashWriter::new(enc))?.finish()?;
+            (enc.finish()?.finish()?, sha, n)
         };
-        let (mut buf, stored_sha, stored_bytes) = stored;
-        buf.flush()?;
         sums = Some((tar_sha, tar_bytes, stored_sha, stored_bytes));
         Ok(())
     })?;

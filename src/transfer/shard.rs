@@ -15,11 +15,90 @@ use sha2::{Digest, Sha256};
 
 use super::plan::Sample;
 
-/// A writer that hashes (SHA-256) and counts what passes through it.
-pub struct HashWriter<W> {
+/// Bytes per block a [`HashWriter`] hands to its inner writer and hasher.
+const HASH_BLOCK: usize = 1 << 20;
+/// Blocks in flight between a [`HashWriter`] and its hashing thread.
+const HASH_BLOCKS: usize = 3;
+
+/// A buffered writer that hashes (SHA-256) and counts what passes through
+/// it, with the hashing on a second thread: bytes are gathered into 1 MiB
+/// blocks; each full block is written to `inner` and then handed to the
+/// hasher, so SHA-256 runs while the next block is built and written.
+/// Memory: three blocks, reused.
+pub struct HashWriter<W: Write> {
     inner: W,
-    sha: Sha256,
+    block: Vec<u8>,
     bytes: u64,
+    hasher: BlockHasher,
+}
+
+/// The hashing thread and the two queues to it: full blocks there, hashed
+/// (empty) blocks back.
+struct BlockHasher {
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    free: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<[u8; 32]>>,
+}
+
+fn hasher_gone() -> io::Error {
+    io::Error::other("the SHA-256 thread stopped")
+}
+
+impl BlockHasher {
+    fn start() -> Self {
+        let (full, blocks) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_BLOCKS);
+        let (back, free) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_BLOCKS);
+        for _ in 1..HASH_BLOCKS {
+            back.send(Vec::with_capacity(HASH_BLOCK))
+                .expect("the queue has room for every block");
+        }
+        let thread = std::thread::spawn(move || {
+            let mut sha = Sha256::new();
+            for mut b in blocks {
+                sha.update(&b);
+                b.clear();
+                // The writer may be gone (an error path): the block is dropped.
+                let _ = back.send(b);
+            }
+            sha.finalize().into()
+        });
+        BlockHasher {
+            full: Some(full),
+            free,
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands over a full block; returns an empty one to fill.
+    fn swap(&self, block: Vec<u8>) -> io::Result<Vec<u8>> {
+        let next = self.free.recv().map_err(|_| hasher_gone())?;
+        self.full
+            .as_ref()
+            .ok_or_else(hasher_gone)?
+            .send(block)
+            .map_err(|_| hasher_gone())?;
+        Ok(next)
+    }
+
+    /// The digest of every block handed over.
+    fn finish(&mut self) -> io::Result<[u8; 32]> {
+        drop(self.full.take());
+        self.thread
+            .take()
+            .ok_or_else(hasher_gone)?
+            .join()
+            .map_err(|_| io::Error::other("the SHA-256 thread panicked"))
+    }
+}
+
+impl Drop for BlockHasher {
+    /// On an error path: the thread ends when its queue closes.
+    fn drop(&mut self) {
+        drop(self.full.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl<W: Write> HashWriter<W> {
@@ -27,27 +106,47 @@ impl<W: Write> HashWriter<W> {
     pub fn new(inner: W) -> Self {
         HashWriter {
             inner,
-            sha: Sha256::new(),
+            block: Vec::with_capacity(HASH_BLOCK),
             bytes: 0,
+            hasher: BlockHasher::start(),
         }
     }
 
-    /// The inner writer, the hex SHA-256 and the byte count of all written.
-    pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex(&self.sha.finalize()), self.bytes)
+    /// Writes the current block to `inner` and gives it to the hasher.
+    fn ship(&mut self) -> io::Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        self.inner.write_all(&self.block)?;
+        let full = std::mem::take(&mut self.block);
+        self.block = self.hasher.swap(full)?;
+        Ok(())
+    }
+
+    /// Writes what is left to `inner` and returns it (flushed), the hex
+    /// SHA-256 and the byte count of all written.
+    pub fn finish(mut self) -> io::Result<(W, String, u64)> {
+        self.ship()?;
+        self.inner.flush()?;
+        let digest = self.hasher.finish()?;
+        Ok((self.inner, hex(&digest), self.bytes))
     }
 }
 
 impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
+        if self.block.len() == HASH_BLOCK {
+            self.ship()?;
+        }
+        let n = buf.len().min(HASH_BLOCK - self.block.len());
+        self.block.extend_from_slice(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
 
+    /// Bytes stay in the current block until it is full or `finish`ed.
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        Ok(())
     }
 }
 
@@ -136,9 +235,21 @@ fn read_member(m: &super::plan::Member) -> io::Result<Content> {
     if m.bytes > PREFETCH_MAX_BYTES {
         return Ok(Content::Stream(f));
     }
-    let mut buf = vec![0u8; m.bytes as usize];
-    f.read_exact(&mut buf)
+    // Read into spare capacity (no zeroing first); one byte more than the
+    // plan says tells a file that grew from one that did not.
+    let mut buf = Vec::with_capacity(m.bytes as usize + 1);
+    (&mut f)
+        .take(m.bytes + 1)
+        .read_to_end(&mut buf)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", m.path.display())))?;
+    if buf.len() as u64 != m.bytes {
+        return Err(io::Error::other(format!(
+            "{}: its size changed while packing ({} bytes read, was {}); pack again",
+            m.path.display(),
+            buf.len(),
+            m.bytes
+        )));
+    }
     Ok(Content::Whole(buf))
 }
 
@@ -307,10 +418,25 @@ mod tests {
     }
 
     #[test]
+    fn blocks_hashed_on_the_other_thread_give_the_whole_streams_digest() {
+        // 3.5 MiB in pieces of odd sizes: several full blocks handed over,
+        // pieces split across blocks, a part block at the end.
+        let data: Vec<u8> = (0..(7u32 << 19)).map(|i| (i * 31 % 251) as u8).collect();
+        let mut w = HashWriter::new(Vec::new());
+        for piece in data.chunks(100_003) {
+            w.write_all(piece).unwrap();
+        }
+        let (inner, sha, n) = w.finish().unwrap();
+        assert_eq!(inner, data);
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(sha, hex(&Sha256::digest(&data)));
+    }
+
+    #[test]
     fn hashes_match_a_known_digest() {
         let mut w = HashWriter::new(Vec::new());
         w.write_all(b"abc").unwrap();
-        let (inner, sha, n) = w.finish();
+        let (inner, sha, n) = w.finish().unwrap();
         assert_eq!(inner, b"abc");
         assert_eq!(n, 3);
         assert_eq!(
