@@ -210,11 +210,13 @@ pub struct UnpackArgs {
 }
 
 /// Object storage (s3://): credentials come from the standard AWS
-/// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, ...).
+/// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, ...)
+/// or the AWS_PROFILE profile of ~/.aws/credentials and ~/.aws/config.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// URL of an S3-compatible store (S3 on Outposts, MinIO, Ceph), e.g.
-    /// <https://s3.bank.internal:9000> (default: AWS, or AWS_ENDPOINT_URL).
+    /// <https://s3.bank.internal:9000> (default: AWS_ENDPOINT_URL, the
+    /// profile's endpoint_url, else AWS).
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 }
@@ -410,7 +412,8 @@ pub struct IoArgs {
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
     /// For s3://bucket/prefix inputs: URL of an S3-compatible store (S3 on
-    /// Outposts, MinIO, Ceph); credentials from the AWS environment.
+    /// Outposts, MinIO, Ceph); credentials from the AWS environment or
+    /// profile.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 }

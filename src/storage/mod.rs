@@ -19,6 +19,7 @@ use std::path::Path;
 
 use crate::output::atomic;
 
+pub mod aws_profile;
 pub mod location;
 pub mod object;
 

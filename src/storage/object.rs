@@ -6,7 +6,8 @@
 //! (endpoint, SSE-KMS key) and the standard AWS environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
 //! `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, web identity and
-//! instance credentials). Out: blocking readers and writers
+//! instance credentials) with the shared files' profile under it
+//! ([`aws_profile`]: `AWS_PROFILE`, `~/.aws/credentials`, `~/.aws/config`). Out: blocking readers and writers
 //! ([`ObjectReader`]: `Read + Seek` by ranged GETs of [`READ_BLOCK_BYTES`];
 //! [`ObjectWriter`]: `Write` by multipart upload in parts of
 //! [`PART_BYTES`]), listings, and whole small objects.
@@ -27,6 +28,8 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
+
+use super::aws_profile;
 use object_store::path::Path as ObjPath;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig, WriteMultipart,
@@ -151,6 +154,9 @@ fn store(url: &ObjectUrl) -> io::Result<Arc<dyn ObjectStore>> {
         return Ok(s.clone());
     }
     let opts = OPTIONS.get().cloned().unwrap_or_default();
+    // Callers name the object; this error names the profile and its files.
+    let profile = profile()?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut b = AmazonS3Builder::from_env()
         .with_bucket_name(&url.bucket)
         .with_retry(RetryConfig {
@@ -167,19 +173,29 @@ fn store(url: &ObjectUrl) -> io::Result<Arc<dyn ObjectStore>> {
                 .with_connect_timeout(Duration::from_secs(10))
                 .with_timeout(Duration::from_secs(120)),
         );
+    // Keys in the environment beat the profile's (as the AWS CLI has it).
+    if let Some(p) = profile.filter(|_| env("AWS_ACCESS_KEY_ID").is_none()) {
+        if let (Some(k), Some(s)) = (&p.access_key_id, &p.secret_access_key) {
+            b = b.with_access_key_id(k).with_secret_access_key(s);
+            if let Some(t) = &p.session_token {
+                b = b.with_token(t);
+            }
+        }
+    }
     let endpoint = opts
         .endpoint
         .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .or_else(|| profile.and_then(|p| p.endpoint_url.clone()));
     if let Some(e) = endpoint {
         b = b
             .with_allow_http(e.starts_with("http://"))
             .with_endpoint(e)
             .with_virtual_hosted_style_request(false);
     }
-    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-    {
-        b = b.with_region("us-east-1");
+    if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
+        let region = profile.and_then(|p| p.region.as_deref());
+        b = b.with_region(region.unwrap_or("us-east-1"));
     }
     if let Some(k) = &opts.sse_kms_key_id {
         b = b.with_sse_kms_encryption(k);
@@ -187,6 +203,17 @@ fn store(url: &ObjectUrl) -> io::Result<Arc<dyn ObjectStore>> {
     let s: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| store_error(url, e))?);
     stores.insert(id, s.clone());
     Ok(s)
+}
+
+/// The AWS profile of this process's environment ([`aws_profile::load`]),
+/// read once.
+fn profile() -> io::Result<Option<&'static aws_profile::Profile>> {
+    static PROFILE: OnceLock<Result<Option<aws_profile::Profile>, (io::ErrorKind, String)>> =
+        OnceLock::new();
+    match PROFILE.get_or_init(|| aws_profile::load().map_err(|e| (e.kind(), e.to_string()))) {
+        Ok(p) => Ok(p.as_ref()),
+        Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+    }
 }
 
 /// An `object_store` error as an `io::Error` naming the object. The crate's

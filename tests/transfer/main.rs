@@ -30,9 +30,19 @@ fn bin() -> Command {
         "AWS_ENDPOINT",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
     ] {
         c.env_remove(v);
     }
+    // Never the developer's own ~/.aws: a test that wants profile files
+    // names them.
+    c.env(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "/nonexistent/callprep-test/credentials",
+    );
+    c.env("AWS_CONFIG_FILE", "/nonexistent/callprep-test/config");
     c
 }
 
@@ -625,4 +635,101 @@ fn s3_wrong_credentials_exit_3_and_never_print_the_secret() {
         );
         assert!(all.contains(&format!("s3://{BUCKET}/")), "{args:?}: {all}");
     }
+}
+
+/// Credentials, region and endpoint from the AWS shared files, as the AWS
+/// CLI reads them: a named profile (`AWS_PROFILE`) with no `--endpoint`
+/// and no keys in the environment; the `default` profile under `HOME/.aws`;
+/// keys in the environment beat the profile's; a missing profile or one
+/// that assumes a role is refused by name (exit 3), no secret printed.
+#[test]
+fn s3_credentials_from_aws_profile_files() {
+    let server = S3Server::start(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let mel = dataset(dir.path());
+    let aws = dir.path().join("home/.aws");
+    fs::create_dir_all(&aws).unwrap();
+    let ak = s3server::ACCESS_KEY;
+    fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = {ak}\naws_secret_access_key = {SECRET_KEY}\n\n\
+             [outside]\naws_access_key_id = {ak}\naws_secret_access_key = {SECRET_KEY}\n\n\
+             [stale]\naws_access_key_id = {ak}\naws_secret_access_key = {SECRET_KEY}-OLD\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        aws.join("config"),
+        format!(
+            "[default]\nregion = us-east-1\nendpoint_url = {ep}\n\n\
+             [profile outside]\nregion = us-east-1\nendpoint_url = {ep}\ns3 =\n    addressing_style = path\n\n\
+             [profile stale]\nendpoint_url = {ep}\n\n\
+             [profile assumed]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = default\n",
+            ep = server.endpoint
+        ),
+    )
+    .unwrap();
+    let files = vec![
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            s(&aws.join("credentials")).to_string(),
+        ),
+        ("AWS_CONFIG_FILE", s(&aws.join("config")).to_string()),
+    ];
+    let with = |extra: &[(&'static str, String)]| {
+        let mut e = files.clone();
+        e.extend_from_slice(extra);
+        e
+    };
+    let url = format!("s3://{BUCKET}/by-profile");
+
+    // A named profile: keys, region and endpoint all from the files.
+    let named = with(&[("AWS_PROFILE", "outside".into())]);
+    run_env(&["pack", s(&mel), "-o", &url, "-q"], &named, 0);
+    let index = fs::read(server.object_path(BUCKET, "by-profile/index.json")).unwrap();
+    assert_eq!(index, fs::read(pack_locally(&mel, dir.path())).unwrap());
+    run_env(&["verify", &url], &named, 0);
+
+    // The default profile, found under HOME/.aws.
+    let out = bin()
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env_remove("AWS_CONFIG_FILE")
+        .env("HOME", dir.path().join("home"))
+        .args(["verify", &url])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Keys in the environment beat the profile's: the stale profile's wrong
+    // secret is not used when the right keys are in the environment …
+    let stale = with(&[("AWS_PROFILE", "stale".into())]);
+    let mut env_keys = stale.clone();
+    env_keys.extend(server.env());
+    run_env(&["verify", &url], &env_keys, 0);
+    // … and is refused (exit 3, nothing secret printed) when they are not.
+    let refused = run_env(&["verify", &url], &stale, 3);
+    let err = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(err.contains(&url), "{err}");
+    assert!(!err.contains(SECRET_KEY), "{err}");
+
+    // A profile callprep cannot serve, and one that is not there.
+    for (name, says) in [("assumed", "role_arn"), ("nope", "is in neither")] {
+        let out = run_env(&["verify", &url], &with(&[("AWS_PROFILE", name.into())]), 3);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(err.contains(says) && err.contains(name), "{name}: {err}");
+        assert!(!err.contains(SECRET_KEY), "{name}: {err}");
+    }
+}
+
+/// `pack` of `mel` to a local folder: its `index.json`.
+fn pack_locally(mel: &Path, dir: &Path) -> PathBuf {
+    let dest = dir.join("local-pack");
+    run(&["pack", s(mel), "-o", s(&dest), "-q"], 0);
+    dest.join("index.json")
 }
