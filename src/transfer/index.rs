@@ -83,6 +83,21 @@ impl Index {
                 idx.format, idx.version
             ));
         }
+        // Names are read as object names in DEST: only the ones pack writes
+        // (a forged `../…` must not make verify or unpack read elsewhere).
+        let encrypted = idx.encryption.is_some();
+        if let Some((i, s)) = idx
+            .shards
+            .iter()
+            .enumerate()
+            .find(|(i, s)| s.name != shard_name(*i, encrypted))
+        {
+            return Err(format!(
+                "{place}: shard {i} is named {:?}, not {:?}",
+                s.name,
+                shard_name(i, encrypted)
+            ));
+        }
         Ok(idx)
     }
 
@@ -134,5 +149,39 @@ mod tests {
         assert!(Index::parse(other.as_bytes(), "i")
             .unwrap_err()
             .contains("zip"));
+    }
+
+    #[test]
+    fn shard_names_other_than_packs_own_are_refused() {
+        let entry = |name: &str| ShardEntry {
+            name: name.into(),
+            samples: 1,
+            tar_bytes: 10,
+            tar_sha256: "0".repeat(64),
+            stored_bytes: 10,
+            stored_sha256: "0".repeat(64),
+        };
+        let mut idx = Index {
+            format: FORMAT.into(),
+            version: VERSION,
+            tool_version: "0.1.0".into(),
+            complete: true,
+            samples: 2,
+            members: vec!["json".into(), "npy".into()],
+            shard_size: ShardSize::Samples(1),
+            encryption: None,
+            parameters: serde_json::Value::Null,
+            shards: vec![entry("shard-000000.tar"), entry("shard-000001.tar")],
+        };
+        assert!(Index::parse(&idx.to_bytes(), "i").is_ok());
+        for evil in [
+            "../../etc/passwd",
+            "shard-000001.tar.age",
+            "shard-000000.tar",
+        ] {
+            idx.shards[1].name = evil.into();
+            let e = Index::parse(&idx.to_bytes(), "i").unwrap_err();
+            assert!(e.contains(evil) && e.contains("shard-000001.tar"), "{e}");
+        }
     }
 }

@@ -177,7 +177,13 @@ fn read_tar<R: Read>(
     Ok(rows)
 }
 
-/// Streams the tar's members to staged files; returns the rows.
+/// The largest `KEY.json` member unpack reads (a row is < 1 KiB).
+const MAX_ROW_BYTES: u64 = 1 << 20;
+
+/// Streams the tar's members to staged files; returns the rows. Member
+/// names must be `KEY.json`/`KEY.npy`/`KEY.wav` with `KEY` the row's
+/// [`key_of`] (so no name can leave OUT); a row's paths are used only when
+/// [`inside`] OUT.
 fn extract<R: Read>(
     tar: R,
     out: &Path,
@@ -194,6 +200,14 @@ fn extract<R: Read>(
             .ok_or_else(|| bad(format!("member {name:?} has no extension")))?;
         let key = key.to_string();
         if ext == "json" {
+            // A row is a few hundred bytes; a forged header must not make
+            // unpack hold a whole shard in memory.
+            if entry.size() > MAX_ROW_BYTES {
+                return Err(bad(format!(
+                    "member {name} is {} bytes, more than a manifest row can be ({MAX_ROW_BYTES})",
+                    entry.size()
+                )));
+            }
             let mut b = Vec::new();
             entry.read_to_end(&mut b).map_err(bad)?;
             let row: Row = serde_json::from_slice(&b)
@@ -234,4 +248,127 @@ fn inside(rel: &str) -> Option<PathBuf> {
     p.components()
         .all(|c| matches!(c, Component::Normal(_)))
         .then(|| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, mel: &str) -> Vec<u8> {
+        format!(
+            r#"{{"id":"{id}","audio_filepath":"a/{id}.wav","offset":0.0,"duration":2.0,"text":"","source":"c.wav","channel":0,"role":"agent","start":0.0,"end":2.0,"sample_rate":8000,"mel_filepath":"{mel}"}}"#
+        )
+        .into_bytes()
+    }
+
+    /// A tar of `(name, bytes)` members, as pack writes them.
+    fn tar_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            // set_path refuses `..`; write the raw name as a forger would.
+            let raw = &mut h.as_old_mut().name;
+            raw[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// Extracts and commits; the files under `root` afterwards (relative).
+    fn unpacked(tar: &[u8], root: &Path) -> Result<Vec<String>, String> {
+        let out = root.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut staged = Vec::new();
+        match extract(tar, &out, &mut staged) {
+            Ok(_) => Storage::Local.commit(&staged, true).unwrap(),
+            Err(ShardError::Bad(why)) => {
+                Storage::Local.discard(staged);
+                return Err(why);
+            }
+            Err(ShardError::Env(e)) => panic!("{e}"),
+        }
+        let mut files = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push(p.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    #[test]
+    fn a_well_formed_sample_lands_at_its_rows_path() {
+        let d = tempfile::tempdir().unwrap();
+        let r = row("c_0_1", "mel/c_0_1.npy");
+        let t = tar_of(&[("c_0_1.json", &r), ("c_0_1.npy", b"NPY")]);
+        assert_eq!(unpacked(&t, d.path()).unwrap(), ["out/mel/c_0_1.npy"]);
+        assert_eq!(
+            std::fs::read(d.path().join("out/mel/c_0_1.npy")).unwrap(),
+            b"NPY"
+        );
+    }
+
+    #[test]
+    fn row_paths_that_leave_out_fall_back_to_samples() {
+        for mel in [
+            "../../escaped.npy",
+            "/tmp/escaped.npy",
+            "mel/../../escaped.npy",
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            let r = row("k", mel);
+            let t = tar_of(&[("k.json", &r), ("k.npy", b"NPY")]);
+            assert_eq!(
+                unpacked(&t, d.path()).unwrap(),
+                ["out/samples/k.npy"],
+                "{mel}"
+            );
+        }
+    }
+
+    #[test]
+    fn member_names_that_are_not_the_rows_key_are_refused_and_nothing_is_left() {
+        let r = row("k", "mel/k.npy");
+        for evil in [
+            "../k.npy",
+            "../../k.npy",
+            "/k.npy",
+            "x/k.npy",
+            "j.npy",
+            "k.sh",
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            let t = tar_of(&[("k.json", &r), ("k.npy", b"NPY"), (evil, b"EVIL")]);
+            let why = unpacked(&t, d.path()).unwrap_err();
+            assert!(why.contains(evil), "{evil}: {why}");
+            // The good member staged before it is discarded too.
+            let left: Vec<_> = std::fs::read_dir(d.path().join("out/mel"))
+                .map(|r| r.map(|e| e.unwrap().file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{evil}: {left:?}");
+            assert!(
+                !d.path().join("k.npy").exists()
+                    && !d.path().parent().unwrap().join("k.npy").exists()
+            );
+        }
+    }
+
+    #[test]
+    fn a_row_member_too_big_to_be_a_row_is_refused_before_it_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        let big = vec![b' '; (MAX_ROW_BYTES + 1) as usize];
+        let t = tar_of(&[("k.json", &big)]);
+        let why = unpacked(&t, d.path()).unwrap_err();
+        assert!(why.contains("more than a manifest row can be"), "{why}");
+    }
 }
