@@ -110,7 +110,7 @@ pub enum Command {
     },
     /// Pack a dataset into WebDataset tar shards (KEY.json row, KEY.npy, and
     /// KEY.wav with --with-audio), optionally encrypted with age, into a
-    /// folder or s3://bucket/prefix, with index.json (sizes, SHA-256).
+    /// folder, s3://bucket/prefix or az://container/prefix, with index.json (sizes, SHA-256).
     #[command(after_help = PACK_EXAMPLES)]
     Pack(PackArgs),
     /// Check every shard of a pack against its index.json (size, SHA-256);
@@ -144,7 +144,8 @@ pub struct PackArgs {
     /// or a manifest .jsonl file (e.g. a filtered one: only its rows are packed).
     #[arg(value_name = "OUT")]
     pub source: PathBuf,
-    /// Where the shards and index.json go: a folder or s3://bucket/prefix.
+    /// Where the shards and index.json go: a folder, s3://bucket/prefix or
+    /// az://container/prefix.
     #[arg(short, long, value_name = "DEST")]
     pub output: String,
     /// Shard size: a number of samples (1000) or bytes with a unit (256MiB, 1GB).
@@ -177,7 +178,8 @@ pub struct PackArgs {
 /// `callprep verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The pack: a folder or s3://bucket/prefix holding index.json.
+    /// The pack: a folder, s3://bucket/prefix or az://container/prefix holding
+    /// index.json.
     #[arg(value_name = "DEST")]
     pub dest: String,
     /// Object storage settings.
@@ -191,7 +193,8 @@ pub struct VerifyArgs {
 /// `callprep unpack`.
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
-    /// The pack: a folder or s3://bucket/prefix holding index.json.
+    /// The pack: a folder, s3://bucket/prefix or az://container/prefix holding
+    /// index.json.
     #[arg(value_name = "DEST")]
     pub dest: String,
     /// Folder to write manifest.jsonl and the samples' files into.
@@ -209,14 +212,17 @@ pub struct UnpackArgs {
     pub quiet: bool,
 }
 
-/// Object storage (s3://): credentials come from the standard AWS
+/// Object storage. s3://: credentials come from the standard AWS
 /// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, ...)
 /// or the AWS_PROFILE profile of ~/.aws/credentials and ~/.aws/config.
+/// az://: from AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY (or
+/// AZURE_STORAGE_SAS_KEY, a service principal, managed identity).
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// URL of an S3-compatible store (S3 on Outposts, MinIO, Ceph), e.g.
     /// <https://s3.bank.internal:9000> (default: AWS_ENDPOINT_URL, the
-    /// profile's endpoint_url, else AWS).
+    /// profile's endpoint_url, else AWS); for az://, the storage account's
+    /// URL (default: AZURE_STORAGE_ENDPOINT, else Azure's).
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 }
@@ -376,7 +382,8 @@ const MERGE_EXAMPLES: &str = "Examples:
 /// Inputs, output and run control (all subcommands).
 #[derive(Debug, Args)]
 pub struct IoArgs {
-    /// Input WAV files and folders (searched recursively for .wav in any case).
+    /// Input WAV files and folders (searched recursively for .wav in any case),
+    /// or s3://bucket/prefix and az://container/prefix (every .wav under it).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Read more input paths from FILE, one per line (`-` = standard input).
@@ -411,9 +418,9 @@ pub struct IoArgs {
     /// (Slurm array). Put the N outputs together with `callprep merge`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
-    /// For s3://bucket/prefix inputs: URL of an S3-compatible store (S3 on
-    /// Outposts, MinIO, Ceph); credentials from the AWS environment or
-    /// profile.
+    /// For s3:// and az:// inputs: URL of an S3-compatible store (S3 on
+    /// Outposts, MinIO, Ceph) or of an Azure storage account (Azure Stack,
+    /// Azurite); credentials from the AWS or Azure environment.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 }

@@ -1,13 +1,16 @@
 //! Object storage behind the storage seam: `s3://bucket/prefix` (AWS S3, S3
 //! on Outposts, and S3-compatible stores — MinIO, Ceph, s3s — through
-//! `--endpoint`), with Apache Arrow's `object_store` crate.
+//! `--endpoint`) and `az://container/prefix` (Azure Blob Storage, Azure
+//! Stack, Azurite), with Apache Arrow's `object_store` crate.
 //!
 //! In: object URLs (`s3://bucket/key`), the [`ObjectOptions`] of the command
 //! (endpoint, SSE-KMS key) and the standard AWS environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
 //! `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, web identity and
 //! instance credentials) with the shared files' profile under it
-//! ([`aws_profile`]: `AWS_PROFILE`, `~/.aws/credentials`, `~/.aws/config`). Out: blocking readers and writers
+//! ([`aws_profile`]: `AWS_PROFILE`, `~/.aws/credentials`, `~/.aws/config`);
+//! for `az://`, the standard Azure environment (`AZURE_STORAGE_ACCOUNT_NAME`,
+//! `AZURE_STORAGE_ACCOUNT_KEY`, …). Out: blocking readers and writers
 //! ([`ObjectReader`]: `Read + Seek` by ranged GETs of [`READ_BLOCK_BYTES`];
 //! [`ObjectWriter`]: `Write` by multipart upload in parts of
 //! [`PART_BYTES`]), listings, and whole small objects.
@@ -28,6 +31,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
 
 use super::aws_profile;
 use object_store::path::Path as ObjPath;
@@ -43,7 +47,7 @@ pub const PART_BYTES: usize = 8 << 20;
 pub const MAX_PARTS_IN_FLIGHT: usize = 2;
 
 /// Schemes callprep hands to object storage.
-const SCHEMES: &[&str] = &["s3://"];
+const SCHEMES: &[&str] = &["s3://", "az://"];
 
 /// Settings of the object stores a command uses (from its flags).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,7 +94,11 @@ impl ObjectUrl {
         let (scheme, rest) = s
             .split_once("://")
             .filter(|(sc, _)| is_object_url(&format!("{sc}://")))
-            .ok_or_else(|| invalid(format!("{s}: not an object URL (use s3://bucket/prefix)")))?;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{s}: not an object URL (use s3://bucket/prefix or az://container/prefix)"
+                ))
+            })?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(invalid(format!("{s}: the URL names no bucket")));
@@ -145,7 +153,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     runtime().block_on(f)
 }
 
-/// The store of `url`'s bucket, built once per bucket.
+/// The store of `url`'s bucket (or container), built once per bucket.
 fn store(url: &ObjectUrl) -> io::Result<Arc<dyn ObjectStore>> {
     let stores = STORES.get_or_init(Default::default);
     let mut stores = stores.lock().unwrap_or_else(|p| p.into_inner());
@@ -154,25 +162,57 @@ fn store(url: &ObjectUrl) -> io::Result<Arc<dyn ObjectStore>> {
         return Ok(s.clone());
     }
     let opts = OPTIONS.get().cloned().unwrap_or_default();
+    let s: Arc<dyn ObjectStore> = match url.scheme.as_str() {
+        "az" => Arc::new(
+            azure(url, &opts)?
+                .build()
+                .map_err(|e| store_error(url, e))?,
+        ),
+        _ => Arc::new(s3(url, &opts)?.build().map_err(|e| store_error(url, e))?),
+    };
+    stores.insert(id, s.clone());
+    Ok(s)
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
+/// Retries of every store: up to 4, backing off from 100 ms, within 20 s.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(4),
+            base: 2.0,
+        },
+        max_retries: 4,
+        retry_timeout: Duration::from_secs(20),
+    }
+}
+
+/// HTTP settings of every store; plain `http://` only when the endpoint
+/// asks for it.
+fn client(endpoint: Option<&str>) -> ClientOptions {
+    ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(10))
+        .with_timeout(Duration::from_secs(120))
+        .with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")))
+}
+
+/// An S3 bucket: the AWS environment, else the profile ([`aws_profile`]).
+fn s3(url: &ObjectUrl, opts: &ObjectOptions) -> io::Result<AmazonS3Builder> {
     // Callers name the object; this error names the profile and its files.
     let profile = profile()?;
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let endpoint = opts
+        .endpoint
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .or_else(|| profile.and_then(|p| p.endpoint_url.clone()));
     let mut b = AmazonS3Builder::from_env()
         .with_bucket_name(&url.bucket)
-        .with_retry(RetryConfig {
-            backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(4),
-                base: 2.0,
-            },
-            max_retries: 4,
-            retry_timeout: Duration::from_secs(20),
-        })
-        .with_client_options(
-            ClientOptions::new()
-                .with_connect_timeout(Duration::from_secs(10))
-                .with_timeout(Duration::from_secs(120)),
-        );
+        .with_retry(retry())
+        .with_client_options(client(endpoint.as_deref()));
     // Keys in the environment beat the profile's (as the AWS CLI has it).
     if let Some(p) = profile.filter(|_| env("AWS_ACCESS_KEY_ID").is_none()) {
         if let (Some(k), Some(s)) = (&p.access_key_id, &p.secret_access_key) {
@@ -182,16 +222,8 @@ fn store(url: &ObjectUrl) -> io::Result<Arc<dyn ObjectStore>> {
             }
         }
     }
-    let endpoint = opts
-        .endpoint
-        .clone()
-        .or_else(|| env("AWS_ENDPOINT_URL"))
-        .or_else(|| profile.and_then(|p| p.endpoint_url.clone()));
     if let Some(e) = endpoint {
-        b = b
-            .with_allow_http(e.starts_with("http://"))
-            .with_endpoint(e)
-            .with_virtual_hosted_style_request(false);
+        b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
     }
     if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
         let region = profile.and_then(|p| p.region.as_deref());
@@ -200,9 +232,33 @@ fn store(url: &ObjectUrl) -> io::Result<Arc<dyn ObjectStore>> {
     if let Some(k) = &opts.sse_kms_key_id {
         b = b.with_sse_kms_encryption(k);
     }
-    let s: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| store_error(url, e))?);
-    stores.insert(id, s.clone());
-    Ok(s)
+    Ok(b)
+}
+
+/// An Azure Blob Storage container (`az://CONTAINER/prefix`): the account
+/// and its credentials from the standard Azure environment
+/// (`AZURE_STORAGE_ACCOUNT_NAME` with `AZURE_STORAGE_ACCOUNT_KEY`,
+/// `AZURE_STORAGE_SAS_KEY`, a service principal, workload or managed
+/// identity); `--endpoint` is the account's URL on Azure Stack or Azurite.
+fn azure(url: &ObjectUrl, opts: &ObjectOptions) -> io::Result<MicrosoftAzureBuilder> {
+    if env("AZURE_STORAGE_ACCOUNT_NAME").is_none() && env("AZURE_STORAGE_USE_EMULATOR").is_none() {
+        return Err(invalid(
+            "no storage account: set AZURE_STORAGE_ACCOUNT_NAME (and AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_KEY)"
+                .to_string(),
+        ));
+    }
+    let endpoint = opts
+        .endpoint
+        .clone()
+        .or_else(|| env("AZURE_STORAGE_ENDPOINT"));
+    let mut b = MicrosoftAzureBuilder::from_env()
+        .with_container_name(&url.bucket)
+        .with_retry(retry())
+        .with_client_options(client(endpoint.as_deref()));
+    if let Some(e) = endpoint {
+        b = b.with_endpoint(e);
+    }
+    Ok(b)
 }
 
 /// The AWS profile of this process's environment ([`aws_profile::load`]),

@@ -44,6 +44,12 @@ pub fn pack(a: PackArgs) -> Result<Config, UsageError> {
         recipients,
         resume: a.resume,
     });
+    if a.sse_kms_key_id.is_some() && !a.output.starts_with("s3://") {
+        return Err(UsageError(format!(
+            "--sse-kms-key-id asks an S3 store to encrypt with a KMS key; {} is not s3://",
+            a.output
+        )));
+    }
     let object = ObjectOptions {
         endpoint: a.store.endpoint,
         sse_kms_key_id: a.sse_kms_key_id,
