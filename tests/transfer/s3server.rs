@@ -119,6 +119,11 @@ impl S3Server {
         }
     }
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The file holding object `key` of `bucket`.
     pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
         self.root.path().join(bucket).join(key)
