@@ -122,11 +122,8 @@ pub fn shard_name(n: usize, encrypted: bool) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn names_and_round_trip() {
-        assert_eq!(shard_name(3, false), "shard-000003.tar");
-        assert_eq!(shard_name(12, true), "shard-000012.tar.age");
-        let idx = Index {
+    fn index_with(shards: Vec<ShardEntry>) -> Index {
+        Index {
             format: FORMAT.into(),
             version: VERSION,
             tool_version: "0.1.0".into(),
@@ -136,8 +133,15 @@ mod tests {
             shard_size: ShardSize::Samples(1),
             encryption: None,
             parameters: serde_json::Value::Null,
-            shards: vec![],
-        };
+            shards,
+        }
+    }
+
+    #[test]
+    fn names_and_round_trip() {
+        assert_eq!(shard_name(3, false), "shard-000003.tar");
+        assert_eq!(shard_name(12, true), "shard-000012.tar.age");
+        let idx = index_with(vec![]);
         let back = Index::parse(&idx.to_bytes(), "i").unwrap();
         assert_eq!(back, idx);
         let text = String::from_utf8(idx.to_bytes()).unwrap();
@@ -161,18 +165,7 @@ mod tests {
             stored_bytes: 10,
             stored_sha256: "0".repeat(64),
         };
-        let mut idx = Index {
-            format: FORMAT.into(),
-            version: VERSION,
-            tool_version: "0.1.0".into(),
-            complete: true,
-            samples: 2,
-            members: vec!["json".into(), "npy".into()],
-            shard_size: ShardSize::Samples(1),
-            encryption: None,
-            parameters: serde_json::Value::Null,
-            shards: vec![entry("shard-000000.tar"), entry("shard-000001.tar")],
-        };
+        let mut idx = index_with(vec![entry("shard-000000.tar"), entry("shard-000001.tar")]);
         assert!(Index::parse(&idx.to_bytes(), "i").is_ok());
         for evil in [
             "../../etc/passwd",

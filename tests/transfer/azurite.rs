@@ -9,10 +9,12 @@
 //! lock, so parallel tests do not race.
 
 use std::fs::{self, File};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::s3server::free_port;
 
 /// The test account (never a real one).
 pub const ACCOUNT: &str = "callpreptest";
@@ -56,14 +58,6 @@ pub fn install_dir() -> PathBuf {
         fs::write(&installed, &lockfile).unwrap();
     }
     dir
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Azurite {

@@ -594,16 +594,21 @@ fn s3_killed_mid_upload_then_resume_completes_with_identical_bytes() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("kept (SHA-256 checked)").count(), done, "{err}");
-    let stored = tree(&server.root.path().join(BUCKET).join("ds"));
-    let want = tree(&reference);
+    assert_same_files(
+        &server.root.path().join(BUCKET).join("ds"),
+        &reference,
+        "the resumed pack is byte-identical to an uninterrupted one",
+    );
+}
+
+/// `got` holds the files of `want` (same names), byte for byte.
+fn assert_same_files(got: &Path, want: &Path, what: &str) {
+    let (got, want) = (tree(got), tree(want));
     assert_eq!(
-        stored.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
         want.keys().collect::<Vec<_>>()
     );
-    assert!(
-        stored == want,
-        "the resumed pack is byte-identical to an uninterrupted one"
-    );
+    assert!(got == want, "{what}");
 }
 
 /// Wrong credentials: exit 3, a message that says what failed, and the
@@ -678,22 +683,9 @@ fn s3_sse_kms_key_id_goes_with_every_object_written() {
             args.extend(["--sse-kms-key-id", k]);
         }
         run_env(&args, &server.env(), 0);
-        let pack_files = |d: &Path| -> BTreeMap<String, Vec<u8>> {
-            tree(d)
-                .into_iter()
-                .filter(|(k, _)| k == "index.json" || k.starts_with("shard-"))
-                .collect()
-        };
-        let stored = pack_files(&server.object_path(BUCKET, prefix));
-        let want = pack_files(local);
-        assert_eq!(
-            stored.keys().collect::<Vec<_>>(),
-            want.keys().collect::<Vec<_>>()
-        );
-        assert!(
-            stored == want,
-            "{prefix}: the objects are the bytes of a local pack"
-        );
+        let stored = server.object_path(BUCKET, prefix);
+        let what = format!("{prefix}: the objects are the bytes of a local pack");
+        assert_same_files(&stored, local, &what);
         let creating: Vec<_> = relay
             .requests()
             .into_iter()
@@ -713,7 +705,11 @@ fn s3_sse_kms_key_id_goes_with_every_object_written() {
         // index.json is rewritten after every shard (what --resume reads).
         written.sort();
         written.dedup();
-        assert_eq!(written, want.into_keys().collect::<Vec<_>>(), "{prefix}");
+        assert_eq!(
+            written,
+            tree(local).into_keys().collect::<Vec<_>>(),
+            "{prefix}"
+        );
         for r in &creating {
             let want = flag.map(|_| "aws:kms");
             assert_eq!(r.header("x-amz-server-side-encryption"), want, "{}", r.line);

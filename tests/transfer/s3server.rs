@@ -29,7 +29,8 @@ pub struct S3Server {
     pub root: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (for the test servers).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
